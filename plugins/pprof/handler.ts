@@ -1,0 +1,145 @@
+/**
+ * The `/debug/pprof/` HTTP surface: routing, methods, the index page and the
+ * small endpoints. Profiles plug in as further `Endpoint`s; the index lists
+ * exactly what is served.
+ */
+
+import process from "node:process";
+import { escapeHtml, goError, goHtml, goNotFound, goRedirect, goText } from "./http.ts";
+
+export const PPROF_PATH = "/debug/pprof";
+
+/** One name under `/debug/pprof/`. */
+export interface Endpoint {
+  readonly name: string;
+  /** Shown on the index page (plain text; escaped on output). */
+  readonly description: string;
+  /** Methods besides GET and HEAD that this endpoint accepts. */
+  readonly extraMethods?: readonly string[];
+  /** The index's Count column (records in the profile); 0 when not counted. */
+  count?(): number;
+  /**
+   * Answers one request. `signal` aborts when the client goes away or the
+   * listener shuts down, so long captures end early instead of holding on.
+   */
+  serve(request: Request, url: URL, signal: AbortSignal): Response | Promise<Response>;
+}
+
+export type PprofHandler = (request: Request, signal?: AbortSignal) => Promise<Response>;
+
+/** Builds the handler for one pprof listener. */
+export function createPprofHandler(endpoints: readonly Endpoint[]): PprofHandler {
+  const byName = new Map(endpoints.map((e) => [e.name, e]));
+  const sorted = [...endpoints].sort((a, b) => a.name < b.name ? -1 : 1);
+  return async function handle(request, shutdown) {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    const clean = cleanPath(path);
+    if (clean !== path) return goRedirect(request, clean + url.search, 301);
+    if (path !== PPROF_PATH && !path.startsWith(`${PPROF_PATH}/`)) return goNotFound();
+
+    const name = decodeName(path.slice(PPROF_PATH.length + 1));
+    const endpoint = name === undefined ? undefined : byName.get(name);
+    const allowed = ["GET", "HEAD", ...(endpoint?.extraMethods ?? [])];
+    if (!allowed.includes(request.method)) {
+      return goError(405, "Method Not Allowed", { Allow: allowed.join(", ") });
+    }
+    // CoreDNS redirects the bare path itself (302); Go's mux would say 301.
+    if (path === PPROF_PATH) return goRedirect(request, `${PPROF_PATH}/`, 302);
+    if (name === "") return goHtml(indexPage(sorted));
+    if (endpoint === undefined) return goError(404, "Unknown profile");
+    const signal = shutdown ? AbortSignal.any([request.signal, shutdown]) : request.signal;
+    return await endpoint.serve(request, url, signal);
+  };
+}
+
+/** The path-derived profile name, percent-decoded as Go's `r.URL.Path` is. */
+function decodeName(encoded: string): string | undefined {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return undefined; // malformed escapes name no profile
+  }
+}
+
+/** Go's `path.Clean` as `http.ServeMux` applies it, trailing slash kept. */
+export function cleanPath(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  let clean = `/${parts.join("/")}`;
+  if (path.endsWith("/") && clean !== "/") clean += "/";
+  return clean;
+}
+
+/** Go's index page, with descriptions written for a JavaScript process. */
+function indexPage(endpoints: readonly Endpoint[]): string {
+  const rows = endpoints.map((e) => {
+    const name = escapeHtml(e.name);
+    return `<tr><td>${e.count?.() ?? 0}</td><td><a href='${name}?debug=1'>${name}</a></td></tr>`;
+  });
+  const descriptions = endpoints.map((e) =>
+    `<li><div class=profile-name>${escapeHtml(e.name)}: </div> ${escapeHtml(e.description)}</li>`
+  );
+  return `<html>
+<head>
+<title>/debug/pprof/</title>
+<style>
+.profile-name{
+\tdisplay:inline-block;
+\twidth:6rem;
+}
+</style>
+</head>
+<body>
+/debug/pprof/<br>
+<br>
+Types of profiles available:
+<table>
+<thead><td>Count</td><td>Profile</td></thead>
+${rows.join("\n")}
+</table>
+<br>
+<p>
+Profile Descriptions:
+<ul>
+${descriptions.join("\n")}
+</ul>
+</p>
+</body>
+</html>
+`;
+}
+
+/** `cmdline`: the process's argv joined with NUL, as Go's `os.Args`. */
+export const cmdlineEndpoint: Endpoint = {
+  name: "cmdline",
+  description: "The command line invocation of the current program: " +
+    "the runtime, the main module and its arguments, separated by NUL bytes",
+  serve: () => goText(process.argv.join("\0")),
+};
+
+const SYMBOL_INPUT_LIMIT = 1 << 20;
+
+/**
+ * `symbol`: Go's address lookup protocol. Every location in our profiles
+ * carries its function name, so `go tool pprof` never needs this; it answers
+ * the protocol honestly and resolves nothing.
+ */
+export const symbolEndpoint: Endpoint = {
+  name: "symbol",
+  description: "Looks up program counters (GET raw query or POST body, " +
+    "separated by +). Profiles here carry function names, so it resolves none",
+  extraMethods: ["POST"],
+  async serve(request, url) {
+    if (request.method === "POST") {
+      // Read (and bound) the body so the connection stays reusable.
+      const body = await request.arrayBuffer();
+      if (body.byteLength > SYMBOL_INPUT_LIMIT) return goError(413, "Request Entity Too Large");
+    }
+    return goText("num_symbols: 1\n");
+  },
+};

@@ -1,0 +1,107 @@
+/**
+ * `pprof [ADDRESS] { block [RATE] }`: CoreDNS's syntax and error texts, with
+ * the deliberate differences of DESIGN.md: RATE must be positive, the port is
+ * checked here rather than at listen time, blocks naming the same address
+ * share one listener, and blocks that disagree on the block rate are an error.
+ */
+
+import type { Dispenser } from "../../lib/corefile/mod.ts";
+import { AddressError, parsePort, splitHostPort } from "../../lib/net/host_port.ts";
+import { OnceError } from "../../lib/server/errors.ts";
+import type { Controller } from "../../lib/server/plugin.ts";
+import { type RunningListener, startPprofListener } from "./listener.ts";
+
+export const DEFAULT_ADDRESS = "localhost:6053";
+
+/** One block's `pprof` directive, validated. */
+export interface PprofConfig {
+  /** As written, e.g. `localhost:6053`, `:6060`, `[::1]:6060`. */
+  address: string;
+  host: string;
+  port: number;
+  /** Block-profile rate in nanoseconds; 0 when `block` is absent. */
+  blockRate: number;
+  /** Where `block` was set, for conflict messages. */
+  blockRateAt?: string;
+}
+
+/** Parses one block's pprof tokens. Throws with CoreDNS's messages. */
+export function parsePprof(d: Dispenser): PprofConfig {
+  let address = DEFAULT_ADDRESS;
+  let blockRate = 0;
+  let blockRateAt: string | undefined;
+  let seen = false;
+  while (d.next()) {
+    if (seen) throw new OnceError();
+    seen = true;
+    const args = d.remainingArgs();
+    if (args.length > 1) throw d.argErr();
+    if (args.length === 1) {
+      address = args[0]!;
+      try {
+        parsePort(address, splitHostPort(address).port);
+      } catch (error) {
+        if (error instanceof AddressError) throw d.err(error.message);
+        throw error;
+      }
+    }
+    while (d.nextBlock()) {
+      if (d.val() !== "block") throw d.err(`unknown property '${d.val()}'`);
+      const rateArgs = d.remainingArgs();
+      if (rateArgs.length > 1) throw d.argErr();
+      blockRate = rateArgs.length === 0 ? 1 : parseRate(d, rateArgs[0]!);
+      blockRateAt = `${d.file()}:${d.line()}`;
+    }
+  }
+  const { host, port } = splitHostPort(address);
+  return { address, host, port: parsePort(address, port), blockRate, ...(blockRateAt ? { blockRateAt } : {}) };
+}
+
+/** Go's `strconv.Atoi` (sign, leading zeros), then positive only, as the README says. */
+function parseRate(d: Dispenser, text: string): number {
+  if (!/^[+-]?\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw d.err(`property 'block' invalid integer value '${text}'`);
+  }
+  const rate = Number(text);
+  if (rate <= 0) throw d.err(`property 'block' invalid value '${text}': RATE must be a positive integer`);
+  return rate;
+}
+
+/** Everything the pprof blocks of one configuration ask for. */
+interface PprofRegistry {
+  listeners: Map<string, PprofConfig>;
+  blockRate?: { rate: number; at: string };
+}
+
+/** The plugin's setup: validate, then open one listener per distinct address at startup. */
+export function setup(c: Controller): void {
+  const config = parsePprof(c.dispenser);
+  const registry = c.shared<PprofRegistry>("pprof", () => ({ listeners: new Map() }));
+  if (config.blockRate > 0) {
+    // Block profiling is process-wide: one rate, whichever listener serves it.
+    const previous = registry.blockRate;
+    if (previous && previous.rate !== config.blockRate) {
+      throw new Error(
+        `${config.blockRateAt} - Error during parsing: block rate ${config.blockRate} conflicts with ` +
+          `block rate ${previous.rate} at ${previous.at} (block profiling is process-wide)`,
+      );
+    }
+    registry.blockRate = { rate: config.blockRate, at: config.blockRateAt! };
+  }
+  const key = listenerKey(config);
+  if (registry.listeners.has(key)) return; // the same address: one listener
+  registry.listeners.set(key, config);
+
+  let listener: RunningListener | undefined;
+  c.onStartup(() => {
+    listener = startPprofListener(config, { blockRate: () => registry.blockRate?.rate ?? 0 });
+  });
+  c.onShutdown(async () => {
+    await listener?.stop();
+    listener = undefined;
+  });
+}
+
+function listenerKey(config: PprofConfig): string {
+  return `${config.host.toLowerCase()}:${config.port}`;
+}

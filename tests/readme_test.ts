@@ -1,0 +1,70 @@
+/**
+ * Every Corefile example in README.md and plugins/*\/README.md is run: it is
+ * loaded, started (its pprof listeners open), answered, and stopped.
+ */
+
+import assert from "node:assert/strict";
+import { parsePprof } from "../plugins/pprof/setup.ts";
+import { Dispenser } from "../lib/corefile/mod.ts";
+import { loadInstance } from "../lib/server/instance.ts";
+import { DIRECTIVES, PLUGINS } from "../plugins/mod.ts";
+import { setLogSink } from "../lib/log.ts";
+import { freePort, REPO } from "./_helpers.ts";
+
+function readmes(): string[] {
+  const paths = ["README.md"];
+  for (const entry of Deno.readDirSync(new URL("plugins/", REPO))) {
+    try {
+      Deno.statSync(new URL(`plugins/${entry.name}/README.md`, REPO));
+      paths.push(`plugins/${entry.name}/README.md`);
+    } catch { /* a plugin without a README */ }
+  }
+  return paths;
+}
+
+/** ```corefile and ~~~ corefile fences. */
+function corefileExamples(markdown: string): string[] {
+  return [...markdown.matchAll(/^(```|~~~) ?corefile\n([\s\S]*?)^\1$/gm)].map((m) => m[2]!);
+}
+
+/**
+ * The examples' explicit pprof ports, moved to free ones (consistently, so
+ * shared addresses stay shared): tests never bind fixed ports. A bare
+ * `pprof` keeps its default, localhost:6053.
+ */
+function onFreePorts(example: string): string {
+  const ports = new Map<string, number>();
+  return example.replace(/(pprof [^\s{]*):(\d+)/g, (_, head: string, port: string) => {
+    if (!ports.has(port)) ports.set(port, freePort());
+    return `${head}:${ports.get(port)}`;
+  });
+}
+
+Deno.test("every Corefile example in the READMEs runs", async (t) => {
+  let count = 0;
+  for (const path of readmes()) {
+    for (const example of corefileExamples(Deno.readTextFileSync(new URL(path, REPO)))) {
+      count++;
+      await t.step(`${path}: ${example.split("\n")[0]}...`, async () => {
+        const restore = setLogSink(() => {});
+        const instance = loadInstance(onFreePorts(example), { filename: "Corefile", directives: DIRECTIVES, plugins: PLUGINS });
+        try {
+          await instance.start();
+          for (const block of instance.blocks) {
+            const tokens = block.tokens.get("pprof");
+            if (!tokens) continue;
+            const { host, port } = parsePprof(new Dispenser("Corefile", tokens));
+            const hostname = host === "" || host === "localhost" ? "127.0.0.1" : host;
+            const response = await fetch(`http://${hostname}:${port}/debug/pprof/`);
+            assert.equal(response.status, 200);
+            assert.match(await response.text(), /Types of profiles available:/);
+          }
+        } finally {
+          await instance.stop();
+          setLogSink(restore);
+        }
+      });
+    }
+  }
+  assert.ok(count >= 6, `found only ${count} examples`);
+});
