@@ -4,23 +4,49 @@
  * exit codes follow CoreDNS (reference: corefile.md §6).
  */
 
-import { FlagError, type FlagSpec, HelpRequested, parseGoFlags, usage } from "./lib/cli/go_flags.ts";
+import {
+  FlagError,
+  type FlagSpec,
+  HelpRequested,
+  parseGoFlags,
+  usage,
+} from "./lib/cli/go_flags.ts";
 import { log } from "./lib/log.ts";
 import { versionLines, zoneLines } from "./lib/server/banner.ts";
 import { type Instance, loadInstance } from "./lib/server/instance.ts";
 import { DIRECTIVES, PLUGINS } from "./plugins/mod.ts";
 
 const FLAGS: readonly FlagSpec[] = [
-  { names: ["conf"], kind: "string", usage: 'Corefile to load (default "Corefile")' },
-  { names: ["dns.port", "p"], kind: "string", usage: "Default port", default: "53" },
+  {
+    names: ["conf"],
+    kind: "string",
+    usage: 'Corefile to load (default "Corefile")',
+  },
+  {
+    names: ["dns.port", "p"],
+    kind: "string",
+    usage: "Default port",
+    default: "53",
+  },
   { names: ["pidfile"], kind: "string", usage: "Path to write pid file" },
   { names: ["plugins"], kind: "bool", usage: "List installed plugins" },
-  { names: ["quiet"], kind: "bool", usage: "Quiet mode (no initialization output)" },
+  {
+    names: ["quiet"],
+    kind: "bool",
+    usage: "Quiet mode (no initialization output)",
+  },
   { names: ["version"], kind: "bool", usage: "Show version" },
 ];
 
 /** Exit codes CoreDNS uses. */
-const EXIT = { ok: 0, fatal: 1, usage: 2, forceQuit: 2, stopFailed: 3, shutdownFailed: 4 } as const;
+const EXIT = {
+  ok: 0,
+  fatal: 1,
+  usage: 2,
+  forceQuit: 2,
+  stopFailed: 3,
+  shutdownFailed: 4,
+} as const;
 
 function fatal(message: string): never {
   console.error(message);
@@ -35,7 +61,10 @@ interface CorefileInput {
 /** `-conf` (or `stdin`), else `./Corefile`, else nothing (the built-in default). */
 async function readCorefile(conf: string | undefined): Promise<CorefileInput> {
   if (conf === "stdin" && !Deno.stdin.isTerminal()) {
-    return { text: await new Response(Deno.stdin.readable).text(), filename: "/dev/stdin" };
+    return {
+      text: await new Response(Deno.stdin.readable).text(),
+      filename: "/dev/stdin",
+    };
   }
   if (conf !== undefined && conf !== "stdin") {
     try {
@@ -47,18 +76,30 @@ async function readCorefile(conf: string | undefined): Promise<CorefileInput> {
   try {
     return { text: await Deno.readTextFile("Corefile"), filename: "Corefile" };
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { text: "", filename: "Corefile" };
+    if (error instanceof Deno.errors.NotFound) {
+      return { text: "", filename: "Corefile" };
+    }
     fatal(`loading Corefile: ${describeReadError("Corefile", error)}`);
   }
 }
 
 /** Go's `open NAME: reason` wording for file errors. */
 function describeReadError(path: string, error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return `open ${path}: no such file or directory`;
-  if (error instanceof Deno.errors.PermissionDenied) return `open ${path}: permission denied`;
-  if (error instanceof Deno.errors.IsADirectory) return `read ${path}: is a directory`;
-  if (error instanceof Deno.errors.NotCapable) return `open ${path}: ${(error as Error).message}`;
-  return `open ${path}: ${error instanceof Error ? error.message : String(error)}`;
+  if (error instanceof Deno.errors.NotFound) {
+    return `open ${path}: no such file or directory`;
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `open ${path}: permission denied`;
+  }
+  if (error instanceof Deno.errors.IsADirectory) {
+    return `read ${path}: is a directory`;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return `open ${path}: ${(error as Error).message}`;
+  }
+  return `open ${path}: ${
+    error instanceof Error ? error.message : String(error)
+  }`;
 }
 
 function removePidfile(path: string | undefined): void {
@@ -79,7 +120,9 @@ function trapSignals(instance: Instance, pidfile: string | undefined): void {
       log("INFO", "SIGTERM: Shutting down servers then terminating");
     }
     const errors = await instance.stop();
-    for (const error of errors) log("ERROR", error instanceof Error ? error.message : String(error));
+    for (const error of errors) {
+      log("ERROR", error instanceof Error ? error.message : String(error));
+    }
     removePidfile(pidfile);
     Deno.exit(errors.length > 0 ? EXIT.shutdownFailed : EXIT.ok);
   }
@@ -102,7 +145,10 @@ function trapSignals(instance: Instance, pidfile: string | undefined): void {
   Deno.addSignalListener("SIGHUP", () => {}); // ignored, as CoreDNS does
   Deno.addSignalListener("SIGUSR1", () => {
     log("INFO", "SIGUSR1: Reloading");
-    log("ERROR", "SIGUSR1: reloading is not supported yet; the running configuration stays");
+    log(
+      "ERROR",
+      "SIGUSR1: reloading is not supported yet; the running configuration stays",
+    );
   });
 }
 
@@ -118,7 +164,9 @@ async function main(args: readonly string[]): Promise<void> {
     Deno.exit(help ? EXIT.ok : EXIT.usage);
   }
   const { values, rest } = flags;
-  if (rest.length > 0) fatal(`extra command line arguments: [${rest.join(" ")}]`);
+  if (rest.length > 0) {
+    fatal(`extra command line arguments: [${rest.join(" ")}]`);
+  }
   if (values.get("version") === "true") {
     console.log(versionLines().join("\n"));
     return;
@@ -146,7 +194,7 @@ async function main(args: readonly string[]): Promise<void> {
   trapSignals(instance, pidfile);
   if (pidfile !== undefined) {
     try {
-      Deno.writeTextFileSync(pidfile, `${Deno.pid}\n`);
+      await Deno.writeTextFile(pidfile, `${Deno.pid}\n`);
     } catch (error) {
       await instance.stop();
       fatal(`Could not write pidfile: ${describeReadError(pidfile, error)}`);
@@ -156,7 +204,10 @@ async function main(args: readonly string[]): Promise<void> {
     console.log([...zoneLines(instance.servers), ...versionLines()].join("\n"));
   }
   if (instance.servers.length > 0) {
-    log("WARNING", "DNS serving is not implemented yet: the zones are validated, not answered");
+    log(
+      "WARNING",
+      "DNS serving is not implemented yet: the zones are validated, not answered",
+    );
   }
 }
 

@@ -30,16 +30,26 @@ export function parseDuration(text: string): number {
   while (rest !== "") {
     const number = /^(\d*)(\.\d*)?/.exec(rest)!;
     const [whole, integer = "", fraction = ""] = number;
-    if (integer === "" && fraction.length <= 1) throw new SyntaxError(`time: invalid duration ${quoted}`);
+    if (integer === "" && fraction.length <= 1) {
+      throw new SyntaxError(`time: invalid duration ${quoted}`);
+    }
     rest = rest.slice(whole.length);
     const unit = /^[^\d.]*/.exec(rest)![0];
-    if (unit === "") throw new SyntaxError(`time: missing unit in duration ${quoted}`);
+    if (unit === "") {
+      throw new SyntaxError(`time: missing unit in duration ${quoted}`);
+    }
     const scale = UNIT_NANOS[unit];
-    if (scale === undefined) throw new SyntaxError(`time: unknown unit ${JSON.stringify(unit)} in duration ${quoted}`);
+    if (scale === undefined) {
+      throw new SyntaxError(
+        `time: unknown unit ${JSON.stringify(unit)} in duration ${quoted}`,
+      );
+    }
     rest = rest.slice(unit.length);
     total += Number(`${integer || "0"}${fraction}`) * scale;
   }
-  if (total > 2 ** 63 - 1) throw new SyntaxError(`time: invalid duration ${quoted}`);
+  if (total > 2 ** 63 - 1) {
+    throw new SyntaxError(`time: invalid duration ${quoted}`);
+  }
   return sign * Math.round(total);
 }
 
@@ -47,7 +57,9 @@ export function parseDuration(text: string): number {
 export function formatDuration(nanos: number): string {
   if (nanos === 0) return "0s";
   if (Math.abs(nanos) < 1e9) {
-    for (const [unit, scale] of [["ms", 1e6], ["µs", 1e3], ["ns", 1]] as const) {
+    for (
+      const [unit, scale] of [["ms", 1e6], ["µs", 1e3], ["ns", 1]] as const
+    ) {
       if (Math.abs(nanos) >= scale) return `${nanos / scale}${unit}`;
     }
   }

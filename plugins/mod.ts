@@ -13,7 +13,15 @@ import { ready } from "./ready/mod.ts";
 import { reload } from "./reload/mod.ts";
 import { whoami } from "./whoami/mod.ts";
 
-export const PLUGINS: readonly Plugin[] = [reload, ready, health, pprof, errors, log, whoami];
+export const PLUGINS: readonly Plugin[] = [
+  reload,
+  ready,
+  health,
+  pprof,
+  errors,
+  log,
+  whoami,
+];
 
 /** Every directive a Corefile may name, in execution order. */
 export const DIRECTIVES: readonly string[] = COREDNS_DIRECTIVES;

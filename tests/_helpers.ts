@@ -4,7 +4,12 @@ export const REPO = new URL("../", import.meta.url);
 export const MAIN = new URL("main.ts", REPO).pathname;
 
 /** The permissions `deno task start` grants, so tests run what users run. */
-export const START_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"];
+export const START_PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys",
+];
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {
@@ -15,7 +20,9 @@ export function freePort(): number {
 }
 
 /** A temp dir with the given files; removed by the returned function. */
-export function tempFiles(files: Record<string, string>): { dir: string; cleanup(): void } {
+export function tempFiles(
+  files: Record<string, string>,
+): { dir: string; cleanup(): void } {
   const dir = Deno.makeTempDirSync({ prefix: "coredeno-test-" });
   for (const [name, text] of Object.entries(files)) {
     const path = `${dir}/${name}`;
@@ -37,9 +44,18 @@ export interface Coredeno {
 }
 
 /** Runs `main.ts` as `deno task start` would, in `cwd`, capturing its output. */
-export function spawnCoredeno(args: string[], options: { cwd?: string; extraPermissions?: string[] } = {}): Coredeno {
+export function spawnCoredeno(
+  args: string[],
+  options: { cwd?: string; extraPermissions?: string[] } = {},
+): Coredeno {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...START_PERMISSIONS, ...(options.extraPermissions ?? []), MAIN, ...args],
+    args: [
+      "run",
+      ...START_PERMISSIONS,
+      ...(options.extraPermissions ?? []),
+      MAIN,
+      ...args,
+    ],
     cwd: options.cwd,
     stdin: "null",
     stdout: "piped",
@@ -49,8 +65,12 @@ export function spawnCoredeno(args: string[], options: { cwd?: string; extraPerm
   const out = { stdout: "", stderr: "" };
   const decoder = () => new TextDecoderStream();
   const pumps = [
-    child.stdout.pipeThrough(decoder()).pipeTo(new WritableStream({ write: (s) => void (out.stdout += s) })),
-    child.stderr.pipeThrough(decoder()).pipeTo(new WritableStream({ write: (s) => void (out.stderr += s) })),
+    child.stdout.pipeThrough(decoder()).pipeTo(
+      new WritableStream({ write: (s) => void (out.stdout += s) }),
+    ),
+    child.stderr.pipeThrough(decoder()).pipeTo(
+      new WritableStream({ write: (s) => void (out.stderr += s) }),
+    ),
   ];
   const status = Promise.all([child.status, ...pumps]).then(([s]) => s);
   return {
@@ -68,7 +88,11 @@ export function spawnCoredeno(args: string[], options: { cwd?: string; extraPerm
 }
 
 /** Waits until `predicate` holds, polling; throws with `what` after `timeoutMs`. */
-export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 15000) {
+export async function waitFor(
+  what: string,
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 15000,
+) {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
@@ -77,13 +101,22 @@ export async function waitFor(what: string, predicate: () => boolean | Promise<b
 }
 
 /** Starts coredeno on a Corefile and waits for its version banner. */
-export async function startCoredeno(corefile: string, args: string[] = []): Promise<Coredeno & { cleanup(): void }> {
+export async function startCoredeno(
+  corefile: string,
+  args: string[] = [],
+): Promise<Coredeno & { cleanup(): void }> {
   const files = tempFiles({ Corefile: corefile });
-  const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`, ...args], { cwd: files.dir });
+  const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`, ...args], {
+    cwd: files.dir,
+  });
   let exited = false;
   server.status.then(() => exited = true);
   await waitFor("coredeno to start", () => {
-    if (exited) throw new Error(`coredeno exited early:\n${server.stdout()}\n${server.stderr()}`);
+    if (exited) {
+      throw new Error(
+        `coredeno exited early:\n${server.stdout()}\n${server.stderr()}`,
+      );
+    }
     return server.stdout().includes("coredeno-");
   });
   return { ...server, cleanup: files.cleanup };
@@ -92,11 +125,21 @@ export async function startCoredeno(corefile: string, args: string[] = []): Prom
 /** Whether `go` is installed. CI installs it, so there its absence is a failure. */
 export function goAvailable(): boolean {
   try {
-    new Deno.Command("go", { args: ["version"], stdout: "null", stderr: "null" }).outputSync();
+    new Deno.Command("go", {
+      args: ["version"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
     return true;
   } catch {
-    if (Deno.env.get("CI")) throw new Error("go is required when CI is set (.ci/run installs golang-go)");
-    console.log("SKIPPED: go is not installed; `apt-get install -y golang-go` to run the go tool pprof tests");
+    if (Deno.env.get("CI")) {
+      throw new Error(
+        "go is required when CI is set (.ci/run installs golang-go)",
+      );
+    }
+    console.log(
+      "SKIPPED: go is not installed; `apt-get install -y golang-go` to run the go tool pprof tests",
+    );
     return false;
   }
 }

@@ -1,33 +1,57 @@
 /** The command line as CoreDNS users know it: flags, Corefile discovery, errors, signals, exit codes. */
 
 import assert from "node:assert/strict";
-import { freePort, spawnCoredeno, startCoredeno, tempFiles, waitFor } from "./_helpers.ts";
+import {
+  freePort,
+  spawnCoredeno,
+  startCoredeno,
+  tempFiles,
+  waitFor,
+} from "./_helpers.ts";
 
-async function run(args: string[], files: Record<string, string> = {}, extraPermissions: string[] = []) {
+async function run(
+  args: string[],
+  files: Record<string, string> = {},
+  extraPermissions: string[] = [],
+) {
   const dir = tempFiles(files);
   try {
     const process = spawnCoredeno(args, { cwd: dir.dir, extraPermissions });
     const status = await process.status;
-    return { code: status.code, stdout: process.stdout(), stderr: process.stderr() };
+    return {
+      code: status.code,
+      stdout: process.stdout(),
+      stderr: process.stderr(),
+    };
   } finally {
     dir.cleanup();
   }
 }
 
 Deno.test("a bad Corefile exits 1 with CoreDNS's one-line message", async () => {
-  const result = await run(["-conf", "Corefile"], { Corefile: ". {\n    pprof /foo\n}\n" });
+  const result = await run(["-conf", "Corefile"], {
+    Corefile: ". {\n    pprof /foo\n}\n",
+  });
   assert.equal(result.code, 1);
-  assert.equal(result.stderr, "plugin/pprof: Corefile:2 - Error during parsing: address /foo: missing port in address\n");
+  assert.equal(
+    result.stderr,
+    "plugin/pprof: Corefile:2 - Error during parsing: address /foo: missing port in address\n",
+  );
 });
 
 Deno.test("an unreadable -conf exits 1 naming the file", async () => {
   const result = await run(["-conf", "missing.conf"]);
   assert.equal(result.code, 1);
-  assert.equal(result.stderr, "loading Corefile via flag: open missing.conf: no such file or directory\n");
+  assert.equal(
+    result.stderr,
+    "loading Corefile via flag: open missing.conf: no such file or directory\n",
+  );
 });
 
 Deno.test("./Corefile is read when -conf is absent", async () => {
-  const server = await startCoredenoIn({ Corefile: "example.org:1054 {\n    pprof 127.0.0.1:0\n}\n" }, []);
+  const server = await startCoredenoIn({
+    Corefile: "example.org:1054 {\n    pprof 127.0.0.1:0\n}\n",
+  }, []);
   assert.match(server.stdout, /^example\.org\.:1054$/m);
 });
 
@@ -51,14 +75,50 @@ Deno.test("without any Corefile the built-in default runs, on -dns.port", async 
 });
 
 Deno.test("startup prints zone lines then the version, or nothing with -quiet", async () => {
-  const corefile = "example.org example.net:1053 {\n    pprof 127.0.0.1:0\n}\nb.example {\n    pprof 127.0.0.1:0\n}\n";
+  const corefile =
+    "example.org example.net:1053 {\n    pprof 127.0.0.1:0\n}\nb.example {\n    pprof 127.0.0.1:0\n}\n";
   const server = await startCoredeno(corefile, ["-p", "1056"]);
   await server.stop();
   server.cleanup();
   const lines = server.stdout().split("\n");
-  assert.deepEqual(lines.slice(0, 4), ["b.example.:1056", "example.org.:1056", "example.net.:1053", "coredeno-0.1.0"]);
+  assert.deepEqual(lines.slice(0, 4), [
+    "b.example.:1056",
+    "example.org.:1056",
+    "example.net.:1053",
+    "coredeno-0.1.0",
+  ]);
   assert.match(lines[4]!, /^linux\/x86_64, deno2\.9\.6, $/);
+
+  const quiet = await startCoredenoQuiet(corefile);
+  assert.equal(quiet.stdout.includes("coredeno-"), false);
+  assert.equal(quiet.stdout.includes("example.org"), false);
 });
+
+/** Starts with -quiet (no banner to wait for), waits until pprof answers, then SIGTERMs. */
+async function startCoredenoQuiet(corefile: string) {
+  const port = freePort();
+  const dir = tempFiles({
+    Corefile: corefile.replaceAll("127.0.0.1:0", `127.0.0.1:${port}`),
+  });
+  const process = spawnCoredeno(["-conf", "Corefile", "-quiet"], {
+    cwd: dir.dir,
+  });
+  try {
+    await waitFor("pprof to answer", async () => {
+      try {
+        await (await fetch(`http://127.0.0.1:${port}/debug/pprof/`)).body
+          ?.cancel();
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  } finally {
+    await process.stop();
+    dir.cleanup();
+  }
+  return { stdout: process.stdout() };
+}
 
 Deno.test("-version, -plugins and -h exit 0", async () => {
   const version = await run(["-version"]);
@@ -66,7 +126,10 @@ Deno.test("-version, -plugins and -h exit 0", async () => {
   assert.match(version.stdout, /^coredeno-0\.1\.0\n/);
   const plugins = await run(["--plugins"]);
   assert.equal(plugins.code, 0);
-  assert.equal(plugins.stdout, "errors\nhealth\nlog\npprof\nready\nreload\nwhoami\n\n");
+  assert.equal(
+    plugins.stdout,
+    "errors\nhealth\nlog\npprof\nready\nreload\nwhoami\n\n",
+  );
   const help = await run(["-h"]);
   assert.equal(help.code, 0);
   assert.match(help.stderr, /^Usage of coredeno:\n {2}-conf string\n/);
@@ -75,7 +138,10 @@ Deno.test("-version, -plugins and -h exit 0", async () => {
 Deno.test("a bad flag exits 2 with Go's message and usage; extra arguments exit 1", async () => {
   const bad = await run(["-nosuch"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /^flag provided but not defined: -nosuch\nUsage of coredeno:\n/);
+  assert.match(
+    bad.stderr,
+    /^flag provided but not defined: -nosuch\nUsage of coredeno:\n/,
+  );
   const missing = await run(["-conf"]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^flag needs an argument: -conf\n/);
@@ -89,7 +155,8 @@ Deno.test("an address in use fails startup naming it, and nothing keeps running"
   const port = (busy.addr as Deno.NetAddr).port;
   const free = freePort();
   try {
-    const corefile = `a.example {\n    pprof 127.0.0.1:${free}\n}\nb.example {\n    pprof 127.0.0.1:${port}\n}\n`;
+    const corefile =
+      `a.example {\n    pprof 127.0.0.1:${free}\n}\nb.example {\n    pprof 127.0.0.1:${port}\n}\n`;
     const result = await run(["-conf", "Corefile"], { Corefile: corefile });
     assert.equal(result.code, 1);
     assert.equal(
@@ -102,17 +169,24 @@ Deno.test("an address in use fails startup naming it, and nothing keeps running"
 });
 
 Deno.test("SIGTERM and SIGINT shut down gracefully within 5 s with exit 0", async () => {
-  for (const [signal, line] of [
-    ["SIGTERM", "[INFO] SIGTERM: Shutting down servers then terminating"],
-    ["SIGINT", "[INFO] SIGINT: Shutting down"],
-  ] as const) {
+  for (
+    const [signal, line] of [
+      ["SIGTERM", "[INFO] SIGTERM: Shutting down servers then terminating"],
+      ["SIGINT", "[INFO] SIGINT: Shutting down"],
+    ] as const
+  ) {
     const port = freePort();
-    const server = await startCoredeno(`.:1053 {\n    pprof 127.0.0.1:${port}\n}\n`);
+    const server = await startCoredeno(
+      `.:1053 {\n    pprof 127.0.0.1:${port}\n}\n`,
+    );
     const started = Date.now();
     server.child.kill(signal);
     const status = await server.status;
     server.cleanup();
-    assert.ok(Date.now() - started < 5000, `${signal} took ${Date.now() - started} ms`);
+    assert.ok(
+      Date.now() - started < 5000,
+      `${signal} took ${Date.now() - started} ms`,
+    );
     assert.equal(status.code, 0, server.stderr());
     assert.ok(server.stdout().includes(line), server.stdout());
     await assert.rejects(fetch(`http://127.0.0.1:${port}/debug/pprof/`));
@@ -128,7 +202,7 @@ Deno.test("-pidfile holds the pid while running and is removed on exit", async (
   });
   try {
     await waitFor("the banner", () => process.stdout().includes("coredeno-"));
-    assert.equal(Deno.readTextFileSync(pidfile), `${process.child.pid}\n`);
+    assert.equal(await Deno.readTextFile(pidfile), `${process.child.pid}\n`);
   } finally {
     const status = await process.stop();
     assert.equal(status.code, 0, process.stderr());

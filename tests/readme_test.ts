@@ -24,7 +24,9 @@ function readmes(): string[] {
 
 /** ```corefile and ~~~ corefile fences. */
 function corefileExamples(markdown: string): string[] {
-  return [...markdown.matchAll(/^(```|~~~) ?corefile\n([\s\S]*?)^\1$/gm)].map((m) => m[2]!);
+  return [...markdown.matchAll(/^(```|~~~) ?corefile\n([\s\S]*?)^\1$/gm)].map((
+    m,
+  ) => m[2]!);
 }
 
 /**
@@ -34,28 +36,45 @@ function corefileExamples(markdown: string): string[] {
  */
 function onFreePorts(example: string): string {
   const ports = new Map<string, number>();
-  return example.replace(/(pprof [^\s{]*):(\d+)/g, (_, head: string, port: string) => {
-    if (!ports.has(port)) ports.set(port, freePort());
-    return `${head}:${ports.get(port)}`;
-  });
+  return example.replace(
+    /(pprof [^\s{]*):(\d+)/g,
+    (_, head: string, port: string) => {
+      if (!ports.has(port)) ports.set(port, freePort());
+      return `${head}:${ports.get(port)}`;
+    },
+  );
 }
 
 Deno.test("every Corefile example in the READMEs runs", async (t) => {
   let count = 0;
   for (const path of readmes()) {
-    for (const example of corefileExamples(Deno.readTextFileSync(new URL(path, REPO)))) {
+    for (
+      const example of corefileExamples(
+        await Deno.readTextFile(new URL(path, REPO)),
+      )
+    ) {
       count++;
       await t.step(`${path}: ${example.split("\n")[0]}...`, async () => {
         const restore = setLogSink(() => {});
-        const instance = loadInstance(onFreePorts(example), { filename: "Corefile", directives: DIRECTIVES, plugins: PLUGINS });
+        const instance = loadInstance(onFreePorts(example), {
+          filename: "Corefile",
+          directives: DIRECTIVES,
+          plugins: PLUGINS,
+        });
         try {
           await instance.start();
           for (const block of instance.blocks) {
             const tokens = block.tokens.get("pprof");
             if (!tokens) continue;
-            const { host, port } = parsePprof(new Dispenser("Corefile", tokens));
-            const hostname = host === "" || host === "localhost" ? "127.0.0.1" : host;
-            const response = await fetch(`http://${hostname}:${port}/debug/pprof/`);
+            const { host, port } = parsePprof(
+              new Dispenser("Corefile", tokens),
+            );
+            const hostname = host === "" || host === "localhost"
+              ? "127.0.0.1"
+              : host;
+            const response = await fetch(
+              `http://${hostname}:${port}/debug/pprof/`,
+            );
             assert.equal(response.status, 200);
             assert.match(await response.text(), /Types of profiles available:/);
           }

@@ -23,9 +23,14 @@ export class HelpRequested extends Error {}
 /** A flag error, worded as Go's (`flag provided but not defined: -foo`). */
 export class FlagError extends Error {}
 
-export function parseGoFlags(args: readonly string[], specs: readonly FlagSpec[]): ParsedFlags {
+export function parseGoFlags(
+  args: readonly string[],
+  specs: readonly FlagSpec[],
+): ParsedFlags {
   const byName = new Map<string, FlagSpec>();
-  for (const spec of specs) for (const name of spec.names) byName.set(name, spec);
+  for (const spec of specs) {
+    for (const name of spec.names) byName.set(name, spec);
+  }
   const values = new Map<string, string>();
   let i = 0;
   for (; i < args.length; i++) {
@@ -36,7 +41,9 @@ export function parseGoFlags(args: readonly string[], specs: readonly FlagSpec[]
       break;
     }
     const body = arg.slice(arg[1] === "-" ? 2 : 1);
-    if (body === "" || body[0] === "-" || body[0] === "=") throw new FlagError(`bad flag syntax: ${arg}`);
+    if (body === "" || body[0] === "-" || body[0] === "=") {
+      throw new FlagError(`bad flag syntax: ${arg}`);
+    }
     const eq = body.indexOf("=");
     const name = eq < 0 ? body : body.slice(0, eq);
     const spec = byName.get(name);
@@ -48,12 +55,18 @@ export function parseGoFlags(args: readonly string[], specs: readonly FlagSpec[]
     if (spec.kind === "bool") {
       value = eq < 0 ? "true" : body.slice(eq + 1);
       const parsed = parseBool(value);
-      if (parsed === undefined) throw new FlagError(`invalid boolean value "${value}" for -${name}: parse error`);
+      if (parsed === undefined) {
+        throw new FlagError(
+          `invalid boolean value "${value}" for -${name}: parse error`,
+        );
+      }
       value = String(parsed);
     } else if (eq >= 0) {
       value = body.slice(eq + 1);
     } else {
-      if (i + 1 >= args.length) throw new FlagError(`flag needs an argument: -${name}`);
+      if (i + 1 >= args.length) {
+        throw new FlagError(`flag needs an argument: -${name}`);
+      }
       value = args[++i]!;
     }
     values.set(spec.names[0]!, value);
@@ -71,11 +84,15 @@ function parseBool(text: string): boolean | undefined {
 /** Go's `flag.PrintDefaults` layout. */
 export function usage(program: string, specs: readonly FlagSpec[]): string {
   const lines = [`Usage of ${program}:`];
-  const entries = specs.flatMap((spec) => spec.names.map((name) => ({ name, spec })))
+  const entries = specs.flatMap((spec) =>
+    spec.names.map((name) => ({ name, spec }))
+  )
     .sort((a, b) => a.name < b.name ? -1 : 1);
   for (const { name, spec } of entries) {
     const type = spec.kind === "string" ? " string" : "";
-    const fallback = spec.default ? ` (default ${JSON.stringify(spec.default)})` : "";
+    const fallback = spec.default
+      ? ` (default ${JSON.stringify(spec.default)})`
+      : "";
     lines.push(`  -${name}${type}`, `    \t${spec.usage}${fallback}`);
   }
   return lines.join("\n") + "\n";

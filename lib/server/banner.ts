@@ -14,7 +14,9 @@ export function zoneLines(servers: readonly ServerGroup[]): string[] {
     const zones = [...new Set(server.zones.map((z) => z.zone))].sort();
     for (const zone of zones) {
       if (!followsPreferredSyntax(zone)) {
-        lines.push(`Warning: Domain "${zone}" does not follow RFC1035 preferred syntax`);
+        lines.push(
+          `Warning: Domain "${zone}" does not follow RFC1035 preferred syntax`,
+        );
       }
       const on = server.host === "" ? "" : ` on ${server.host}`;
       lines.push(`${prefix}${zone}:${server.port}${on}`);
@@ -24,8 +26,13 @@ export function zoneLines(servers: readonly ServerGroup[]): string[] {
 }
 
 function followsPreferredSyntax(zone: string): boolean {
-  if (zone === "." || zone.endsWith(".in-addr.arpa.") || zone.endsWith(".ip6.arpa.")) return true;
-  return zone.slice(0, -1).split(".").every((label) => PREFERRED_LABEL.test(label));
+  if (
+    zone === "." || zone.endsWith(".in-addr.arpa.") ||
+    zone.endsWith(".ip6.arpa.")
+  ) return true;
+  return zone.slice(0, -1).split(".").every((label) =>
+    PREFERRED_LABEL.test(label)
+  );
 }
 
 /** `coredeno-VERSION` and the platform line (CoreDNS: `GOOS/GOARCH, goVERSION, COMMIT`). */

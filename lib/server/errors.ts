@@ -1,7 +1,12 @@
 /** `plugin/NAME: <message>`, CoreDNS's `plugin.Error`. */
 export class PluginError extends Error {
   constructor(readonly plugin: string, cause: unknown) {
-    super(`plugin/${plugin}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(
+      `plugin/${plugin}: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
     this.name = "PluginError";
   }
 }

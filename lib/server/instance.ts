@@ -56,10 +56,16 @@ export function loadInstance(text: string, options: LoadOptions): Instance {
     ...(options.dir === undefined ? {} : { dir: options.dir }),
     ...(options.env === undefined ? {} : { env: options.env }),
   };
-  let blocks = parseCorefile(text, { ...parseOptions, filename: options.filename });
+  let blocks = parseCorefile(text, {
+    ...parseOptions,
+    filename: options.filename,
+  });
   const usedDefaultInput = blocks.length === 0;
   if (usedDefaultInput) {
-    blocks = parseCorefile(defaultCorefile(dnsPort), { ...parseOptions, filename: "Corefile" });
+    blocks = parseCorefile(defaultCorefile(dnsPort), {
+      ...parseOptions,
+      filename: "Corefile",
+    });
   }
   const zones = inspectServerBlocks(blocks, { dnsPort });
   const hooks = setupPlugins(blocks, zones, options);
@@ -93,7 +99,10 @@ function setupPlugins(
         // would silently serve something else, so refuse.
         dispenser.next();
         const available = [...plugins.keys()].sort().join(", ");
-        throw new PluginError(name, dispenser.err(`not available in coredeno (available: ${available})`));
+        throw new PluginError(
+          name,
+          dispenser.err(`not available in coredeno (available: ${available})`),
+        );
       }
       const controller: Controller = {
         dispenser,
@@ -108,7 +117,9 @@ function setupPlugins(
       try {
         plugin.setup(controller);
       } catch (error) {
-        throw error instanceof PluginError ? error : new PluginError(name, error);
+        throw error instanceof PluginError
+          ? error
+          : new PluginError(name, error);
       }
     });
   }

@@ -7,7 +7,11 @@ import type { Controller } from "./plugin.ts";
  */
 export function warnParsedOnly(c: Controller, name: string): void {
   c.shared(`parsed-only:${name}`, () => {
-    c.onStartup(() => pluginLogger(name).warning("configuration accepted, but this plugin does not serve yet"));
+    c.onStartup(() =>
+      pluginLogger(name).warning(
+        "configuration accepted, but this plugin does not serve yet",
+      )
+    );
     return true;
   });
 }

@@ -15,7 +15,9 @@ function setup(c: Controller): void {
     seen = true;
     const args = d.remainingArgs();
     if (args.length > 1) throw d.argErr();
-    if (args.length === 1 && args[0] !== "stdout") throw d.err(`invalid log file: ${args[0]}`);
+    if (args.length === 1 && args[0] !== "stdout") {
+      throw d.err(`invalid log file: ${args[0]}`);
+    }
     while (d.nextBlock()) {
       switch (d.val()) {
         case "stacktrace":
@@ -31,7 +33,9 @@ function setup(c: Controller): void {
           }
           for (const option of rest.slice(2)) {
             if (!LEVELS.has(option) && option !== "show_first") {
-              throw d.err(`unknown log level argument in consolidate: ${option}`);
+              throw d.err(
+                `unknown log level argument in consolidate: ${option}`,
+              );
             }
           }
           break;

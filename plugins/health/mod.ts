@@ -19,7 +19,11 @@ function setup(c: Controller): void {
       try {
         parseDuration(value[0]!);
       } catch (error) {
-        throw new Error(`unable to parse lameduck duration value: '${value[0]}' : ${(error as Error).message}`);
+        throw new Error(
+          `unable to parse lameduck duration value: '${value[0]}' : ${
+            (error as Error).message
+          }`,
+        );
       }
     }
   }

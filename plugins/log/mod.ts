@@ -25,7 +25,10 @@ export function parseLog(d: Dispenser): LogRule[] {
     let format = DEFAULT_LOG_FORMAT;
     // One argument is always a name; with more, the last is a format if it has a '{'.
     if (args.length > 1 && args.at(-1)!.includes("{")) {
-      format = args.pop()!.replaceAll("{common}", COMMON_LOG_FORMAT).replaceAll("{combined}", COMBINED_LOG_FORMAT);
+      format = args.pop()!.replaceAll("{common}", COMMON_LOG_FORMAT).replaceAll(
+        "{combined}",
+        COMBINED_LOG_FORMAT,
+      );
     }
     const names = args.length === 0 ? ["."] : args;
     const classes = new Set<string>();
@@ -39,7 +42,9 @@ export function parseLog(d: Dispenser): LogRule[] {
       }
     }
     if (classes.size === 0) classes.add("all");
-    for (const name of names) rules.push({ nameScope: fqdn(name), format, classes });
+    for (const name of names) {
+      rules.push({ nameScope: fqdn(name), format, classes });
+    }
   }
   return rules;
 }

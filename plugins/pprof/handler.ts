@@ -5,7 +5,14 @@
  */
 
 import process from "node:process";
-import { escapeHtml, goError, goHtml, goNotFound, goRedirect, goText } from "./http.ts";
+import {
+  escapeHtml,
+  goError,
+  goHtml,
+  goNotFound,
+  goRedirect,
+  goText,
+} from "./http.ts";
 
 export const PPROF_PATH = "/debug/pprof";
 
@@ -22,13 +29,22 @@ export interface Endpoint {
    * Answers one request. `signal` aborts when the client goes away or the
    * listener shuts down, so long captures end early instead of holding on.
    */
-  serve(request: Request, url: URL, signal: AbortSignal): Response | Promise<Response>;
+  serve(
+    request: Request,
+    url: URL,
+    signal: AbortSignal,
+  ): Response | Promise<Response>;
 }
 
-export type PprofHandler = (request: Request, signal?: AbortSignal) => Promise<Response>;
+export type PprofHandler = (
+  request: Request,
+  signal?: AbortSignal,
+) => Promise<Response>;
 
 /** Builds the handler for one pprof listener. */
-export function createPprofHandler(endpoints: readonly Endpoint[]): PprofHandler {
+export function createPprofHandler(
+  endpoints: readonly Endpoint[],
+): PprofHandler {
   const byName = new Map(endpoints.map((e) => [e.name, e]));
   const sorted = [...endpoints].sort((a, b) => a.name < b.name ? -1 : 1);
   return async function handle(request, shutdown) {
@@ -36,7 +52,9 @@ export function createPprofHandler(endpoints: readonly Endpoint[]): PprofHandler
     const path = url.pathname;
     const clean = cleanPath(path);
     if (clean !== path) return goRedirect(request, clean + url.search, 301);
-    if (path !== PPROF_PATH && !path.startsWith(`${PPROF_PATH}/`)) return goNotFound();
+    if (path !== PPROF_PATH && !path.startsWith(`${PPROF_PATH}/`)) {
+      return goNotFound();
+    }
 
     const name = decodeName(path.slice(PPROF_PATH.length + 1));
     const endpoint = name === undefined ? undefined : byName.get(name);
@@ -48,7 +66,9 @@ export function createPprofHandler(endpoints: readonly Endpoint[]): PprofHandler
     if (path === PPROF_PATH) return goRedirect(request, `${PPROF_PATH}/`, 302);
     if (name === "") return goHtml(indexPage(sorted));
     if (endpoint === undefined) return goError(404, "Unknown profile");
-    const signal = shutdown ? AbortSignal.any([request.signal, shutdown]) : request.signal;
+    const signal = shutdown
+      ? AbortSignal.any([request.signal, shutdown])
+      : request.signal;
     return await endpoint.serve(request, url, signal);
   };
 }
@@ -79,10 +99,14 @@ export function cleanPath(path: string): string {
 function indexPage(endpoints: readonly Endpoint[]): string {
   const rows = endpoints.map((e) => {
     const name = escapeHtml(e.name);
-    return `<tr><td>${e.count?.() ?? 0}</td><td><a href='${name}?debug=1'>${name}</a></td></tr>`;
+    return `<tr><td>${
+      e.count?.() ?? 0
+    }</td><td><a href='${name}?debug=1'>${name}</a></td></tr>`;
   });
   const descriptions = endpoints.map((e) =>
-    `<li><div class=profile-name>${escapeHtml(e.name)}: </div> ${escapeHtml(e.description)}</li>`
+    `<li><div class=profile-name>${escapeHtml(e.name)}: </div> ${
+      escapeHtml(e.description)
+    }</li>`
   );
   return `<html>
 <head>
@@ -122,6 +146,7 @@ export const cmdlineEndpoint: Endpoint = {
   serve: () => goText(process.argv.join("\0")),
 };
 
+/** Go reads at most this much of a symbol request; so do we. */
 const SYMBOL_INPUT_LIMIT = 1 << 20;
 
 /**
@@ -134,12 +159,20 @@ export const symbolEndpoint: Endpoint = {
   description: "Looks up program counters (GET raw query or POST body, " +
     "separated by +). Profiles here carry function names, so it resolves none",
   extraMethods: ["POST"],
-  async serve(request, url) {
-    if (request.method === "POST") {
-      // Read (and bound) the body so the connection stays reusable.
-      const body = await request.arrayBuffer();
-      if (body.byteLength > SYMBOL_INPUT_LIMIT) return goError(413, "Request Entity Too Large");
-    }
+  async serve(request) {
+    if (request.body) await drain(request.body, SYMBOL_INPUT_LIMIT);
     return goText("num_symbols: 1\n");
   },
 };
+
+/** Reads and discards up to `limit` bytes, then cancels the rest. */
+async function drain(body: ReadableStream<Uint8Array>, limit: number) {
+  let read = 0;
+  const reader = body.getReader();
+  while (read <= limit) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    read += value.byteLength;
+  }
+  await reader.cancel();
+}

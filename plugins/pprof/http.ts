@@ -10,10 +10,19 @@ const TEXT = "text/plain; charset=utf-8";
  * Go's pprof error helper: `go tool pprof` prints the body only when both
  * `X-Go-Pprof` is set and the type is text/plain, so both always are.
  */
-export function goError(status: number, message: string, headers: HeadersInit = {}): Response {
+export function goError(
+  status: number,
+  message: string,
+  headers: HeadersInit = {},
+): Response {
   return new Response(`${message}\n`, {
     status,
-    headers: { ...NOSNIFF, "Content-Type": TEXT, "X-Go-Pprof": "1", ...headers },
+    headers: {
+      ...NOSNIFF,
+      "Content-Type": TEXT,
+      "X-Go-Pprof": "1",
+      ...headers,
+    },
   });
 }
 
@@ -24,7 +33,9 @@ export function goText(body: string): Response {
 
 /** A 200 text/html answer (the index). */
 export function goHtml(body: string): Response {
-  return new Response(body, { headers: { ...NOSNIFF, "Content-Type": "text/html; charset=utf-8" } });
+  return new Response(body, {
+    headers: { ...NOSNIFF, "Content-Type": "text/html; charset=utf-8" },
+  });
 }
 
 /** A gzipped profile download, `Content-Disposition` naming it as Go does. */
@@ -40,13 +51,22 @@ export function goProfile(bytes: Uint8Array, filename: string): Response {
 
 /** Go's `http.NotFound`, for paths outside /debug/pprof/. */
 export function goNotFound(): Response {
-  return new Response("404 page not found\n", { status: 404, headers: { ...NOSNIFF, "Content-Type": TEXT } });
+  return new Response("404 page not found\n", {
+    status: 404,
+    headers: { ...NOSNIFF, "Content-Type": TEXT },
+  });
 }
 
 /** Go's `http.Redirect`: the body is a link, and only for GET. */
-export function goRedirect(request: Request, location: string, status: 301 | 302): Response {
+export function goRedirect(
+  request: Request,
+  location: string,
+  status: 301 | 302,
+): Response {
   const text = status === 301 ? "Moved Permanently" : "Found";
-  const body = request.method === "GET" ? `<a href="${escapeHtml(location)}">${text}</a>.\n` : null;
+  const body = request.method === "GET"
+    ? `<a href="${escapeHtml(location)}">${text}</a>.\n`
+    : null;
   return new Response(body, {
     status,
     headers: { Location: location, "Content-Type": "text/html; charset=utf-8" },

@@ -5,7 +5,12 @@
  */
 
 import { pluginLogger } from "../../lib/log.ts";
-import { cmdlineEndpoint, createPprofHandler, type Endpoint, symbolEndpoint } from "./handler.ts";
+import {
+  cmdlineEndpoint,
+  createPprofHandler,
+  type Endpoint,
+  symbolEndpoint,
+} from "./handler.ts";
 import type { PprofConfig } from "./setup.ts";
 
 const log = pluginLogger("pprof");
@@ -34,7 +39,10 @@ export function pprofEndpoints(_options: ListenerOptions): Endpoint[] {
  * Starts listening, synchronously: a bind failure throws at once, with the
  * address in Go's wording, so the whole start fails and rolls back.
  */
-export function startPprofListener(config: PprofConfig, options: ListenerOptions): RunningListener {
+export function startPprofListener(
+  config: PprofConfig,
+  options: ListenerOptions,
+): RunningListener {
   const handler = createPprofHandler(pprofEndpoints(options));
   const shutdown = new AbortController();
   // A hostname binds its first address only, as CoreDNS; an empty host is every interface.
@@ -51,15 +59,22 @@ export function startPprofListener(config: PprofConfig, options: ListenerOptions
       },
     }, (request) => handler(request, shutdown.signal));
   } catch (error) {
-    throw new Error(`plugin/pprof: Failed to start pprof handler: ${listenError(config, error)}`, { cause: error });
+    throw new Error(
+      `plugin/pprof: Failed to start pprof handler: ${
+        listenError(config, error)
+      }`,
+      { cause: error },
+    );
   }
   return {
     hostname: server.addr.hostname,
     port: server.addr.port,
     async stop() {
       shutdown.abort(); // long captures end now and answer with what they have
-      let timer: number | undefined;
-      const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, SHUTDOWN_GRACE_MS));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<void>((resolve) =>
+        timer = setTimeout(resolve, SHUTDOWN_GRACE_MS)
+      );
       await Promise.race([server.shutdown(), deadline]);
       clearTimeout(timer);
     },
@@ -69,9 +84,17 @@ export function startPprofListener(config: PprofConfig, options: ListenerOptions
 /** Deno's bind errors, worded as Go's `net.Listen` errors that CoreDNS prints. */
 function listenError(config: PprofConfig, error: unknown): string {
   const where = `listen tcp ${config.address}`;
-  if (error instanceof Deno.errors.AddrInUse) return `${where}: bind: address already in use`;
-  if (error instanceof Deno.errors.AddrNotAvailable) return `${where}: bind: cannot assign requested address`;
-  if (error instanceof Deno.errors.PermissionDenied) return `${where}: bind: permission denied`;
-  if (error instanceof Deno.errors.NotCapable) return `${where}: ${(error as Error).message}`;
+  if (error instanceof Deno.errors.AddrInUse) {
+    return `${where}: bind: address already in use`;
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return `${where}: bind: cannot assign requested address`;
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `${where}: bind: permission denied`;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return `${where}: ${(error as Error).message}`;
+  }
   return `${where}: ${error instanceof Error ? error.message : String(error)}`;
 }

@@ -6,7 +6,11 @@
  */
 
 import type { Dispenser } from "../../lib/corefile/mod.ts";
-import { AddressError, parsePort, splitHostPort } from "../../lib/net/host_port.ts";
+import {
+  AddressError,
+  parsePort,
+  splitHostPort,
+} from "../../lib/net/host_port.ts";
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
 import { type RunningListener, startPprofListener } from "./listener.ts";
@@ -54,7 +58,13 @@ export function parsePprof(d: Dispenser): PprofConfig {
     }
   }
   const { host, port } = splitHostPort(address);
-  return { address, host, port: parsePort(address, port), blockRate, ...(blockRateAt ? { blockRateAt } : {}) };
+  return {
+    address,
+    host,
+    port: parsePort(address, port),
+    blockRate,
+    ...(blockRateAt ? { blockRateAt } : {}),
+  };
 }
 
 /** Go's `strconv.Atoi` (sign, leading zeros), then positive only, as the README says. */
@@ -63,7 +73,11 @@ function parseRate(d: Dispenser, text: string): number {
     throw d.err(`property 'block' invalid integer value '${text}'`);
   }
   const rate = Number(text);
-  if (rate <= 0) throw d.err(`property 'block' invalid value '${text}': RATE must be a positive integer`);
+  if (rate <= 0) {
+    throw d.err(
+      `property 'block' invalid value '${text}': RATE must be a positive integer`,
+    );
+  }
   return rate;
 }
 
@@ -76,7 +90,10 @@ interface PprofRegistry {
 /** The plugin's setup: validate, then open one listener per distinct address at startup. */
 export function setup(c: Controller): void {
   const config = parsePprof(c.dispenser);
-  const registry = c.shared<PprofRegistry>("pprof", () => ({ listeners: new Map() }));
+  const registry = c.shared<PprofRegistry>(
+    "pprof",
+    () => ({ listeners: new Map() }),
+  );
   if (config.blockRate > 0) {
     // Block profiling is process-wide: one rate, whichever listener serves it.
     const previous = registry.blockRate;
@@ -94,7 +111,9 @@ export function setup(c: Controller): void {
 
   let listener: RunningListener | undefined;
   c.onStartup(() => {
-    listener = startPprofListener(config, { blockRate: () => registry.blockRate?.rate ?? 0 });
+    listener = startPprofListener(config, {
+      blockRate: () => registry.blockRate?.rate ?? 0,
+    });
   });
   c.onShutdown(async () => {
     await listener?.stop();

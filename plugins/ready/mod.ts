@@ -20,7 +20,9 @@ function setup(c: Controller): void {
       if (d.val() !== "monitor") throw d.argErr();
       const value = d.remainingArgs();
       if (value.length !== 1) throw d.argErr();
-      if (!MONITOR_TYPES.has(value[0]!)) throw d.err(`monitor type '${value[0]}' not supported`);
+      if (!MONITOR_TYPES.has(value[0]!)) {
+        throw d.err(`monitor type '${value[0]}' not supported`);
+      }
     }
   }
   warnParsedOnly(c, "ready");

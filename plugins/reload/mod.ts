@@ -18,14 +18,25 @@ function setup(c: Controller): void {
   d.next(); // "reload"; further lines are ignored, as in CoreDNS
   const args = d.remainingArgs();
   if (args.length > 2) throw d.argErr();
-  const config: ReloadConfig = { intervalNanos: 30 * SECOND, jitterNanos: 15 * SECOND };
+  const config: ReloadConfig = {
+    intervalNanos: 30 * SECOND,
+    jitterNanos: 15 * SECOND,
+  };
   if (args.length > 0) config.intervalNanos = parseDuration(args[0]!);
   if (config.intervalNanos < MIN_INTERVAL) {
-    throw new Error(`interval value must be greater or equal to ${formatDuration(MIN_INTERVAL)}`);
+    throw new Error(
+      `interval value must be greater or equal to ${
+        formatDuration(MIN_INTERVAL)
+      }`,
+    );
   }
   if (args.length > 1) config.jitterNanos = parseDuration(args[1]!);
   if (config.jitterNanos !== 0 && config.jitterNanos < MIN_JITTER) {
-    throw new Error(`jitter value must be 0 or greater or equal to ${formatDuration(MIN_JITTER)}`);
+    throw new Error(
+      `jitter value must be 0 or greater or equal to ${
+        formatDuration(MIN_JITTER)
+      }`,
+    );
   }
   config.jitterNanos = Math.min(config.jitterNanos, config.intervalNanos / 2);
   warnParsedOnly(c, "reload");

@@ -1,7 +1,11 @@
 /** Go's parsers that Corefiles and the command line rely on: exact results and messages. */
 
 import assert from "node:assert/strict";
-import { FlagError, HelpRequested, parseGoFlags } from "../../lib/cli/go_flags.ts";
+import {
+  FlagError,
+  HelpRequested,
+  parseGoFlags,
+} from "../../lib/cli/go_flags.ts";
 import { formatDuration, parseDuration } from "../../lib/duration.ts";
 import { splitHostPort } from "../../lib/net/host_port.ts";
 
@@ -24,8 +28,9 @@ Deno.test("splitHostPort() matches Go's net.SplitHostPort", async (t) => {
   ];
   for (const [input, expected] of rows) {
     await t.step(JSON.stringify(input), () => {
-      if (typeof expected === "string") assert.throws(() => splitHostPort(input), { message: expected });
-      else assert.deepEqual(splitHostPort(input), expected);
+      if (typeof expected === "string") {
+        assert.throws(() => splitHostPort(input), { message: expected });
+      } else assert.deepEqual(splitHostPort(input), expected);
     });
   }
 });
@@ -37,10 +42,18 @@ Deno.test("parseDuration() matches Go's time.ParseDuration", () => {
   assert.equal(parseDuration("-2ms"), -2e6);
   assert.equal(parseDuration("0"), 0);
   assert.equal(parseDuration("3µs"), 3000);
-  assert.throws(() => parseDuration("soon"), { message: 'time: invalid duration "soon"' });
-  assert.throws(() => parseDuration("1"), { message: 'time: missing unit in duration "1"' });
-  assert.throws(() => parseDuration("1x"), { message: 'time: unknown unit "x" in duration "1x"' });
-  assert.throws(() => parseDuration("."), { message: 'time: invalid duration "."' });
+  assert.throws(() => parseDuration("soon"), {
+    message: 'time: invalid duration "soon"',
+  });
+  assert.throws(() => parseDuration("1"), {
+    message: 'time: missing unit in duration "1"',
+  });
+  assert.throws(() => parseDuration("1x"), {
+    message: 'time: unknown unit "x" in duration "1x"',
+  });
+  assert.throws(() => parseDuration("."), {
+    message: 'time: invalid duration "."',
+  });
   assert.equal(formatDuration(2e9), "2s");
   assert.equal(formatDuration(90e9), "1m30s");
 });
@@ -51,16 +64,36 @@ Deno.test("parseGoFlags() reads flags as Go's flag package", () => {
     { names: ["dns.port", "p"], kind: "string", usage: "" },
     { names: ["quiet"], kind: "bool", usage: "" },
   ] as const;
-  const parsed = parseGoFlags(["--conf=a", "-p", "1053", "-quiet", "rest", "-quiet=false"], specs);
-  assert.deepEqual(Object.fromEntries(parsed.values), { conf: "a", "dns.port": "1053", quiet: "true" });
+  const parsed = parseGoFlags([
+    "--conf=a",
+    "-p",
+    "1053",
+    "-quiet",
+    "rest",
+    "-quiet=false",
+  ], specs);
+  assert.deepEqual(Object.fromEntries(parsed.values), {
+    conf: "a",
+    "dns.port": "1053",
+    quiet: "true",
+  });
   assert.deepEqual(parsed.rest, ["rest", "-quiet=false"]);
   assert.deepEqual(parseGoFlags(["-quiet=0", "--", "-x"], specs).rest, ["-x"]);
-  assert.throws(() => parseGoFlags(["-x"], specs), new FlagError("flag provided but not defined: -x"));
-  assert.throws(() => parseGoFlags(["-conf"], specs), new FlagError("flag needs an argument: -conf"));
+  assert.throws(
+    () => parseGoFlags(["-x"], specs),
+    new FlagError("flag provided but not defined: -x"),
+  );
+  assert.throws(
+    () => parseGoFlags(["-conf"], specs),
+    new FlagError("flag needs an argument: -conf"),
+  );
   assert.throws(
     () => parseGoFlags(["-quiet=maybe"], specs),
     new FlagError('invalid boolean value "maybe" for -quiet: parse error'),
   );
-  assert.throws(() => parseGoFlags(["---x"], specs), new FlagError("bad flag syntax: ---x"));
+  assert.throws(
+    () => parseGoFlags(["---x"], specs),
+    new FlagError("bad flag syntax: ---x"),
+  );
   assert.throws(() => parseGoFlags(["-help"], specs), HelpRequested);
 });

@@ -7,7 +7,7 @@ const hasGo = goAvailable();
 
 /** Runs `go tool pprof ARGS` with a scratch PPROF_TMPDIR; returns exit code and output. */
 export async function goToolPprof(args: string[]) {
-  const tmp = Deno.makeTempDirSync({ prefix: "pprof-tmp-" });
+  const tmp = await Deno.makeTempDir({ prefix: "pprof-tmp-" });
   try {
     const output = await new Deno.Command("go", {
       args: ["tool", "pprof", ...args],
@@ -16,9 +16,13 @@ export async function goToolPprof(args: string[]) {
       stderr: "piped",
     }).output();
     const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-    return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+    return {
+      code: output.code,
+      stdout: decode(output.stdout),
+      stderr: decode(output.stderr),
+    };
   } finally {
-    Deno.removeSync(tmp, { recursive: true });
+    await Deno.remove(tmp, { recursive: true });
   }
 }
 
@@ -27,11 +31,19 @@ Deno.test({
   ignore: !hasGo,
   async fn() {
     const port = freePort();
-    const server = await startCoredeno(`.:1053 {\n    pprof 127.0.0.1:${port}\n}\n`);
+    const server = await startCoredeno(
+      `.:1053 {\n    pprof 127.0.0.1:${port}\n}\n`,
+    );
     try {
-      const result = await goToolPprof(["-top", `http://127.0.0.1:${port}/debug/pprof/nosuch`]);
+      const result = await goToolPprof([
+        "-top",
+        `http://127.0.0.1:${port}/debug/pprof/nosuch`,
+      ]);
       assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stderr, /server response: 404 Not Found - Unknown profile/);
+      assert.match(
+        result.stderr,
+        /server response: 404 Not Found - Unknown profile/,
+      );
       assert.match(result.stderr, /failed to fetch any source profiles/);
     } finally {
       await server.stop();

@@ -20,33 +20,45 @@ interface Case {
   env?: Record<string, string>;
   files?: Record<string, string>;
   flags?: Record<string, string>;
-  error_contains?: string;
-  error_path_dependent?: boolean;
+  "error_contains"?: string;
+  "error_path_dependent"?: boolean;
   stage?: string;
   structure?: {
-    server_blocks?: { keys: string[]; normalized_keys?: string[]; directives: Record<string, string[]> }[];
+    "server_blocks"?: {
+      keys: string[];
+      "normalized_keys"?: string[];
+      directives: Record<string, string[]>;
+    }[];
     servers?: string[];
     pprof?: { addr: string; block_rate: number }[];
-    used_default_input?: boolean;
+    "used_default_input"?: boolean;
   };
 }
 
 /** Where DESIGN.md deliberately follows the pprof README instead of CoreDNS's code. */
 const DIFFERENCES: Record<string, { error: string; why: string }> = {
   "pprof-block-zero-accepted": {
-    error: "plugin/pprof: Corefile:3 - Error during parsing: property 'block' invalid value '0': " +
+    error:
+      "plugin/pprof: Corefile:3 - Error during parsing: property 'block' invalid value '0': " +
       "RATE must be a positive integer",
-    why: "the README says RATE must be positive; CoreDNS silently turns block profiling off",
+    why:
+      "the README says RATE must be positive; CoreDNS silently turns block profiling off",
   },
   "pprof-block-negative-accepted": {
-    error: "plugin/pprof: Corefile:3 - Error during parsing: property 'block' invalid value '-5': " +
+    error:
+      "plugin/pprof: Corefile:3 - Error during parsing: property 'block' invalid value '-5': " +
       "RATE must be a positive integer",
-    why: "the README says RATE must be positive; CoreDNS silently turns block profiling off",
+    why:
+      "the README says RATE must be positive; CoreDNS silently turns block profiling off",
   },
 };
 
-const CASES: Case[] = Deno.readTextFileSync(new URL("../corefile/testdata/corefile-cases.jsonl", import.meta.url))
-  .split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
+const CASES: Case[] = Deno.readTextFileSync(
+  new URL("../corefile/testdata/corefile-cases.jsonl", import.meta.url),
+)
+  .split("\n").filter((line) => line.trim() !== "").map((line) =>
+    JSON.parse(line)
+  );
 
 function loadCase(c: Case) {
   const files = tempFiles({ Corefile: c.corefile, ...c.files });
@@ -78,8 +90,12 @@ Deno.test("corefile-cases.jsonl: every case loads as CoreDNS's does", async (t) 
         }
         if (c.expect === "error") {
           assert.throws(() => loadCase(c), (error: Error) => {
-            if (c.error_path_dependent) assert.ok(error.message.includes(c.error_contains!), error.message);
-            else assert.equal(error.message, c.error_contains);
+            if (c.error_path_dependent) {
+              assert.ok(
+                error.message.includes(c.error_contains!),
+                error.message,
+              );
+            } else assert.equal(error.message, c.error_contains);
             return true;
           });
           counts.error++;
@@ -91,21 +107,39 @@ Deno.test("corefile-cases.jsonl: every case loads as CoreDNS's does", async (t) 
           assert.deepEqual(
             instance.blocks.map((b) => ({
               keys: b.keys,
-              directives: Object.fromEntries([...b.tokens].map(([name, tokens]) => [name, tokens.map((t) => t.text)])),
+              directives: Object.fromEntries(
+                [...b.tokens].map(([name, tokens]) => [
+                  name,
+                  tokens.map((t) => t.text),
+                ]),
+              ),
             })),
-            expected.server_blocks.map((b) => ({ keys: b.keys, directives: b.directives })),
+            expected.server_blocks.map((b) => ({
+              keys: b.keys,
+              directives: b.directives,
+            })),
           );
           assert.deepEqual(
             instance.zones.map((zones) => zones.map((z) => z.key)),
             expected.server_blocks.map((b) => b.normalized_keys),
           );
         }
-        if (expected.servers) assert.deepEqual(instance.servers.map((s) => s.address), expected.servers);
-        assert.equal(instance.usedDefaultInput, expected.used_default_input ?? false);
+        if (expected.servers) {
+          assert.deepEqual(
+            instance.servers.map((s) => s.address),
+            expected.servers,
+          );
+        }
+        assert.equal(
+          instance.usedDefaultInput,
+          expected.used_default_input ?? false,
+        );
         if (expected.pprof) {
           const configs = instance.blocks.flatMap((b) => {
             const tokens = b.tokens.get("pprof");
-            return tokens ? [parsePprof(new Dispenser("Corefile", tokens))] : [];
+            return tokens
+              ? [parsePprof(new Dispenser("Corefile", tokens))]
+              : [];
           });
           assert.deepEqual(
             configs.map((p) => ({ addr: p.address, block_rate: p.blockRate })),

@@ -7,7 +7,11 @@ import { DIRECTIVES, PLUGINS } from "../../plugins/mod.ts";
 import { freePort } from "../_helpers.ts";
 
 /** A plugin that records what its setup and hooks do, and can fail on demand. */
-function recorder(name: string, events: string[], fail: { startup?: boolean } = {}): Plugin {
+function recorder(
+  name: string,
+  events: string[],
+  fail: { startup?: boolean } = {},
+): Plugin {
   return {
     name,
     setup(c) {
@@ -25,13 +29,25 @@ function recorder(name: string, events: string[], fail: { startup?: boolean } = 
 
 Deno.test("setup and hooks run in plugin.cfg order, not Corefile order", async () => {
   const events: string[] = [];
-  const plugins = [recorder("whoami", events), recorder("log", events), recorder("reload", events)];
-  const instance = loadInstance("a.example {\n    whoami\n    log\n    reload\n}\nb.example {\n    log two\n}\n", {
-    filename: "Corefile",
-    directives: DIRECTIVES,
-    plugins,
-  });
-  assert.deepEqual(events, ["setup reload", "setup log", "setup log two", "setup whoami"]);
+  const plugins = [
+    recorder("whoami", events),
+    recorder("log", events),
+    recorder("reload", events),
+  ];
+  const instance = loadInstance(
+    "a.example {\n    whoami\n    log\n    reload\n}\nb.example {\n    log two\n}\n",
+    {
+      filename: "Corefile",
+      directives: DIRECTIVES,
+      plugins,
+    },
+  );
+  assert.deepEqual(events, [
+    "setup reload",
+    "setup log",
+    "setup log two",
+    "setup whoami",
+  ]);
   await instance.start();
   assert.deepEqual(await instance.stop(), []);
   assert.deepEqual(events.slice(4), [
@@ -48,24 +64,38 @@ Deno.test("setup and hooks run in plugin.cfg order, not Corefile order", async (
 
 Deno.test("a failed startup rolls back everything, started or not", async () => {
   const events: string[] = [];
-  const plugins = [recorder("reload", events), recorder("log", events, { startup: true }), recorder("whoami", events)];
+  const plugins = [
+    recorder("reload", events),
+    recorder("log", events, { startup: true }),
+    recorder("whoami", events),
+  ];
   const instance = loadInstance(". {\n    whoami\n    log\n    reload\n}\n", {
     filename: "Corefile",
     directives: DIRECTIVES,
     plugins,
   });
   await assert.rejects(instance.start(), /log cannot start/);
-  assert.deepEqual(events.slice(3), ["start reload", "stop reload", "stop log", "stop whoami"]);
+  assert.deepEqual(events.slice(3), [
+    "start reload",
+    "stop reload",
+    "stop log",
+    "stop whoami",
+  ]);
   assert.deepEqual(await instance.stop(), [], "stopping again does nothing");
 });
 
 Deno.test("a failed pprof startup closes the listeners that did open", async () => {
   const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const free = freePort();
-  const corefile = `a.example {\n    pprof 127.0.0.1:${free}\n}\nb.example {\n    pprof 127.0.0.1:${
-    (busy.addr as Deno.NetAddr).port
-  }\n}\n`;
-  const instance = loadInstance(corefile, { filename: "Corefile", directives: DIRECTIVES, plugins: PLUGINS });
+  const corefile =
+    `a.example {\n    pprof 127.0.0.1:${free}\n}\nb.example {\n    pprof 127.0.0.1:${
+      (busy.addr as Deno.NetAddr).port
+    }\n}\n`;
+  const instance = loadInstance(corefile, {
+    filename: "Corefile",
+    directives: DIRECTIVES,
+    plugins: PLUGINS,
+  });
   await assert.rejects(instance.start(), /address already in use/);
   busy.close();
   // The first listener is gone: its port binds again.
@@ -74,9 +104,15 @@ Deno.test("a failed pprof startup closes the listeners that did open", async () 
 
 Deno.test("a CoreDNS directive coredeno lacks is refused with file and line", () => {
   assert.throws(
-    () => loadInstance(". {\n    pprof\n    cache 30\n}\n", { filename: "Corefile", directives: DIRECTIVES, plugins: PLUGINS }),
+    () =>
+      loadInstance(". {\n    pprof\n    cache 30\n}\n", {
+        filename: "Corefile",
+        directives: DIRECTIVES,
+        plugins: PLUGINS,
+      }),
     {
-      message: "plugin/cache: Corefile:3 - Error during parsing: not available in coredeno " +
+      message:
+        "plugin/cache: Corefile:3 - Error during parsing: not available in coredeno " +
         "(available: errors, health, log, pprof, ready, reload, whoami)",
     },
   );
