@@ -13,7 +13,8 @@ import {
 } from "../../lib/net/host_port.ts";
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
-import { type RunningListener, startPprofListener } from "./listener.ts";
+import type { HttpListener } from "../../lib/net/http_listeners.ts";
+import { startPprofListener } from "./listener.ts";
 
 export const DEFAULT_ADDRESS = "localhost:6053";
 
@@ -109,14 +110,14 @@ export function setup(c: Controller): void {
   if (registry.listeners.has(key)) return; // the same address: one listener
   registry.listeners.set(key, config);
 
-  let listener: RunningListener | undefined;
+  let listener: HttpListener | undefined;
   c.onStartup(() => {
     listener = startPprofListener(config, {
       blockRate: () => registry.blockRate?.rate ?? 0,
     });
   });
   c.onShutdown(async () => {
-    await listener?.stop();
+    await listener?.release();
     listener = undefined;
   });
 }
