@@ -13,7 +13,8 @@ import {
 } from "./lib/cli/go_flags.ts";
 import { log } from "./lib/log.ts";
 import { versionLines, zoneLines } from "./lib/server/banner.ts";
-import { type Instance, loadInstance } from "./lib/server/instance.ts";
+import { Runner } from "./lib/server/instance.ts";
+import type { CorefileInput } from "./lib/server/plugin.ts";
 import { DIRECTIVES, PLUGINS } from "./plugins/mod.ts";
 
 const FLAGS: readonly FlagSpec[] = [
@@ -53,34 +54,69 @@ function fatal(message: string): never {
   Deno.exit(EXIT.fatal);
 }
 
-interface CorefileInput {
-  text: string;
-  filename: string;
+interface CorefileSource {
+  input: CorefileInput;
+  /** Reads it again for a reload; absent when the built-in default runs for want of any file. */
+  reread?: () => Promise<CorefileInput>;
 }
 
-/** `-conf` (or `stdin`), else `./Corefile`, else nothing (the built-in default). */
-async function readCorefile(conf: string | undefined): Promise<CorefileInput> {
+/**
+ * `-conf` (or `stdin`), else `./Corefile`, else nothing (the built-in
+ * default), with how to read the same source again (caddy's loaders).
+ */
+async function readCorefile(conf: string | undefined): Promise<CorefileSource> {
   if (conf === "stdin" && !Deno.stdin.isTerminal()) {
-    return {
+    const input = {
       text: await new Response(Deno.stdin.readable).text(),
       filename: "/dev/stdin",
     };
+    // A pipe reads empty the second time: caddy then keeps the text it has.
+    return { input, reread: () => Promise.resolve(input) };
   }
   if (conf !== undefined && conf !== "stdin") {
+    const read = async (): Promise<CorefileInput> => {
+      try {
+        return { text: await Deno.readTextFile(conf), filename: conf };
+      } catch (error) {
+        throw new Error(describeReadError(conf, error), { cause: error });
+      }
+    };
     try {
-      return { text: await Deno.readTextFile(conf), filename: conf };
+      return { input: await read(), reread: read };
     } catch (error) {
-      fatal(`loading Corefile via flag: ${describeReadError(conf, error)}`);
+      fatal(`loading Corefile via flag: ${(error as Error).message}`);
     }
   }
+  let input: CorefileInput;
   try {
-    return { text: await Deno.readTextFile("Corefile"), filename: "Corefile" };
+    input = {
+      text: await Deno.readTextFile("Corefile"),
+      filename: "Corefile",
+    };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      return { text: "", filename: "Corefile" };
+      return { input: { text: "", filename: "Corefile" } };
     }
     fatal(`loading Corefile: ${describeReadError("Corefile", error)}`);
   }
+  const first = input;
+  return {
+    input,
+    async reread() {
+      try {
+        return {
+          text: await Deno.readTextFile("Corefile"),
+          filename: "Corefile",
+        };
+      } catch (error) {
+        // caddy's default loader finds nothing and keeps the running text.
+        if (error instanceof Deno.errors.NotFound) return first;
+        throw new Error(describeReadError("Corefile", error), {
+          cause: error,
+        });
+      }
+    },
+  };
 }
 
 /** Go's `open NAME: reason` wording for file errors. */
@@ -110,7 +146,7 @@ function removePidfile(path: string | undefined): void {
 }
 
 /** SIGINT, SIGTERM, SIGQUIT and SIGHUP as caddy's POSIX trap handles them. */
-function trapSignals(instance: Instance, pidfile: string | undefined): void {
+function trapSignals(runner: Runner, pidfile: string | undefined): void {
   let interrupted = false;
   async function shutDown(signal: "SIGINT" | "SIGTERM"): Promise<never> {
     if (signal === "SIGINT") {
@@ -119,7 +155,7 @@ function trapSignals(instance: Instance, pidfile: string | undefined): void {
     } else {
       log("INFO", "SIGTERM: Shutting down servers then terminating");
     }
-    const errors = await instance.stop();
+    const errors = await runner.stop();
     for (const error of errors) {
       log("ERROR", error instanceof Error ? error.message : String(error));
     }
@@ -143,13 +179,32 @@ function trapSignals(instance: Instance, pidfile: string | undefined): void {
     Deno.exit(EXIT.ok);
   });
   Deno.addSignalListener("SIGHUP", () => {}); // ignored, as CoreDNS does
-  Deno.addSignalListener("SIGUSR1", () => {
-    log("INFO", "SIGUSR1: Reloading");
-    log(
-      "ERROR",
-      "SIGUSR1: reloading is not supported yet; the running configuration stays",
-    );
-  });
+  Deno.addSignalListener("SIGUSR1", () => void reload(runner));
+}
+
+/** SIGUSR1: re-read the Corefile from its source and restart on it (caddy's trap). */
+async function reload(runner: Runner): Promise<void> {
+  log("INFO", "SIGUSR1: Reloading");
+  let input: CorefileInput | undefined;
+  try {
+    input = await runner.reread();
+  } catch (error) {
+    log("ERROR", `SIGUSR1: loading updated Corefile: ${message(error)}`);
+    return;
+  }
+  if (input === undefined) {
+    log("ERROR", "SIGUSR1: no Corefile loader with which to reload Corefile");
+    return;
+  }
+  try {
+    await runner.restart(input);
+  } catch (error) {
+    log("ERROR", `SIGUSR1: ${message(error)}`);
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 async function main(args: readonly string[]): Promise<void> {
@@ -178,37 +233,31 @@ async function main(args: readonly string[]): Promise<void> {
   const quiet = values.get("quiet") === "true";
   const pidfile = values.get("pidfile");
 
-  const input = await readCorefile(values.get("conf"));
-  let instance: Instance;
+  const source = await readCorefile(values.get("conf"));
+  const runner = new Runner({
+    directives: DIRECTIVES,
+    plugins: PLUGINS,
+    dnsPort: values.get("dns.port") ?? "53",
+    ...(source.reread === undefined ? {} : { reread: source.reread }),
+  });
+  let instance;
   try {
-    instance = loadInstance(input.text, {
-      filename: input.filename,
-      directives: DIRECTIVES,
-      plugins: PLUGINS,
-      dnsPort: values.get("dns.port") ?? "53",
-    });
-    await instance.start();
+    instance = await runner.start(source.input);
   } catch (error) {
-    fatal(error instanceof Error ? error.message : String(error));
+    fatal(message(error));
   }
-  trapSignals(instance, pidfile);
+  trapSignals(runner, pidfile);
   if (pidfile !== undefined) {
     try {
       await Deno.writeTextFile(pidfile, `${Deno.pid}\n`);
     } catch (error) {
-      await instance.stop();
+      await runner.stop();
       fatal(`Could not write pidfile: ${describeReadError(pidfile, error)}`);
     }
   }
-  if (!quiet) {
-    console.log([...zoneLines(instance.servers), ...versionLines()].join("\n"));
-  }
-  if (instance.servers.length > 0) {
-    log(
-      "WARNING",
-      "DNS serving is not implemented yet: the zones are validated, not answered",
-    );
-  }
+  if (!quiet) console.log(zoneLines(instance.servers).join("\n"));
+  await instance.announce();
+  if (!quiet) console.log(versionLines().join("\n"));
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -1,0 +1,133 @@
+/**
+ * The DNS handler chain, CoreDNS's `plugin.Handler` in Deno terms: a
+ * handler answers `serveDNS(w, r)` with `[rcode, error?]`, and a plugin adds
+ * a link, `(next) => handler`, so the chain runs in plugin.cfg order.
+ *
+ * @module
+ */
+
+import {
+  className,
+  MAX_MSG_SIZE,
+  type Message,
+  messageLength,
+  MIN_MSG_SIZE,
+  RCODE,
+  typeName,
+} from "./wire.ts";
+
+/** One end of a conversation. */
+export interface Endpoint {
+  /** `127.0.0.1`, `::1` (an IPv4 client of a dual-stack socket is unmapped). */
+  ip: string;
+  port: number;
+}
+
+/** What a plugin knows of a query (CoreDNS's `request.Request`). */
+export interface DnsRequest {
+  /** The decoded query. */
+  readonly msg: Message;
+  /** Its length on the wire. */
+  readonly length: number;
+  readonly proto: "udp" | "tcp";
+  readonly remote: Endpoint;
+  readonly local: Endpoint;
+}
+
+/** Where a handler writes its reply (CoreDNS's `dns.ResponseWriter`). */
+export interface ResponseWriter {
+  writeMsg(msg: Message): Promise<void>;
+}
+
+/** `[rcode, error]`: CoreDNS's `(int, error)`. */
+export type HandlerResult = [rcode: number, error?: Error];
+
+export interface Handler {
+  /** The plugin's name, for `plugin/NAME: no next plugin found`. */
+  readonly name: string;
+  serveDNS(w: ResponseWriter, r: DnsRequest): Promise<HandlerResult>;
+}
+
+/** What a plugin adds to a block's chain: given the rest, its own handler. */
+export type Link = (next: Handler | undefined) => Handler;
+
+/** Builds a chain from links in execution order; undefined when there is none. */
+export function chainLinks(links: readonly Link[]): Handler | undefined {
+  let next: Handler | undefined;
+  for (let i = links.length - 1; i >= 0; i--) next = links[i]!(next);
+  return next;
+}
+
+/** CoreDNS's `plugin.NextOrFailure`. */
+export function nextOrFailure(
+  name: string,
+  next: Handler | undefined,
+  w: ResponseWriter,
+  r: DnsRequest,
+): Promise<HandlerResult> {
+  if (next === undefined) {
+    return Promise.resolve([
+      RCODE.SERVFAIL,
+      new Error(`plugin/${name}: no next plugin found`),
+    ]);
+  }
+  return next.serveDNS(w, r);
+}
+
+/** CoreDNS's `plugin.ClientWrite`: whether a handler with this rcode wrote the reply itself. */
+export function clientWrote(rcode: number): boolean {
+  return rcode !== RCODE.SERVFAIL && rcode !== RCODE.REFUSED &&
+    rcode !== RCODE.FORMERR && rcode !== RCODE.NOTIMP;
+}
+
+/** The lower-cased query name (`request.Name()`), `.` when there is no question. */
+export function qname(r: DnsRequest): string {
+  return (r.msg.question[0]?.name ?? ".").toLowerCase();
+}
+
+/** The query type mnemonic (`request.Type()`), `TYPE65280` when unknown. */
+export function qtype(r: DnsRequest): string {
+  const q = r.msg.question[0];
+  return q === undefined ? "" : typeName(q.type);
+}
+
+/** The query class mnemonic (`request.Class()`). */
+export function qclass(r: DnsRequest): string {
+  const q = r.msg.question[0];
+  return q === undefined ? "" : className(q.class);
+}
+
+/** The client's buffer (`request.Size()`): 65535 on TCP, else EDNS0's size, at least 512. */
+export function bufsize(r: DnsRequest): number {
+  if (r.proto === "tcp") return MAX_MSG_SIZE;
+  return Math.max(r.msg.edns?.udpSize ?? 0, MIN_MSG_SIZE);
+}
+
+/** Whether the client set the DNSSEC OK bit. */
+export function dnssecOk(r: DnsRequest): boolean {
+  return r.msg.edns?.do ?? false;
+}
+
+/** 1 for an IPv4 client, 2 for IPv6 (`request.Family()`). */
+export function family(r: DnsRequest): 1 | 2 {
+  return r.remote.ip.includes(":") ? 2 : 1;
+}
+
+/** A writer that remembers what passed through (CoreDNS's `dnstest.Recorder`). */
+export class Recorder implements ResponseWriter {
+  /** The last message written; undefined while nothing was. */
+  msg: Message | undefined;
+  rcode = 0;
+  /** Bytes written, as the plugin handed them over (before the scrub). */
+  length = 0;
+  readonly start = performance.now();
+
+  constructor(readonly inner: ResponseWriter) {}
+
+  writeMsg(msg: Message): Promise<void> {
+    this.rcode = msg.rcode;
+    this.length += messageLength(msg);
+    this.msg = msg;
+    return this.inner.writeMsg(msg);
+  }
+}

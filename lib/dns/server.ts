@@ -1,0 +1,252 @@
+/**
+ * One DNS server: the zones that share a listen address, and CoreDNS's
+ * `Server.ServeDNS` around their plugin chains (corefile.md §3.3): the
+ * message checks of miekg/dns, routing to the most specific zone, the
+ * answers when nothing answers, and the "scrub" that fits a reply to the
+ * client's buffer.
+ *
+ * @module
+ */
+
+import { log } from "../log.ts";
+import {
+  bufsize,
+  clientWrote,
+  type DnsRequest,
+  type Endpoint,
+  type Handler,
+  type ResponseWriter,
+} from "./handler.ts";
+import {
+  decodeHeader,
+  decodeMessage,
+  type Edns,
+  encodeMessage,
+  type Message,
+  OPCODE,
+  RCODE,
+  replyTo,
+  truncateMessage,
+} from "./wire.ts";
+
+/** EDNS0 options a reply may echo (CoreDNS's `edns.SupportedOptions`): NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING. */
+const SUPPORTED_OPTIONS = new Set([3, 9, 10, 11, 12]);
+
+/** How a transport delivers a query and takes the reply. */
+export interface Exchange {
+  proto: "udp" | "tcp";
+  remote: Endpoint;
+  local: Endpoint;
+  send(reply: Uint8Array): Promise<void>;
+}
+
+export class DnsServer {
+  readonly #zones: Map<string, Handler | undefined>;
+
+  /**
+   * @param address `dns://:1053`, for messages
+   * @param zones zone → its block's chain (undefined: a block with no DNS plugin)
+   */
+  constructor(
+    readonly address: string,
+    zones: ReadonlyMap<string, Handler | undefined>,
+  ) {
+    this.#zones = new Map(zones);
+  }
+
+  /** Answers one message; never throws. */
+  async serve(bytes: Uint8Array, x: Exchange): Promise<void> {
+    try {
+      await this.#serve(bytes, x);
+    } catch (error) {
+      log(
+        "ERROR",
+        `Recovered from panic in server: "${this.address}" ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+    }
+  }
+
+  async #serve(bytes: Uint8Array, x: Exchange): Promise<void> {
+    // miekg/dns's DefaultMsgAcceptFunc: a short header or a response is
+    // dropped (any reply could amplify), odd shapes get FORMERR or NOTIMP.
+    const header = decodeHeader(bytes);
+    if (header === undefined || header.response) return;
+    let reject: number | undefined;
+    if (header.opcode !== OPCODE.QUERY && header.opcode !== OPCODE.NOTIFY) {
+      reject = RCODE.NOTIMP;
+    } else if (
+      header.qdcount !== 1 || header.ancount > 1 || header.nscount > 1 ||
+      header.arcount > 2
+    ) reject = RCODE.FORMERR;
+    let msg: Message | undefined;
+    if (reject === undefined) {
+      try {
+        msg = decodeMessage(bytes);
+      } catch {
+        reject = RCODE.FORMERR;
+      }
+    }
+    if (reject !== undefined || msg === undefined) {
+      await x.send(encodeMessage(rejection(bytes, reject ?? RCODE.FORMERR)));
+      return;
+    }
+    const r: DnsRequest = {
+      msg,
+      length: bytes.length,
+      proto: x.proto,
+      remote: x.remote,
+      local: x.local,
+    };
+    const raw: ResponseWriter = {
+      writeMsg: (m) => x.send(encodeMessage(m)),
+    };
+    const question = msg.question[0]!;
+    if (question.class !== "IN") {
+      await writeError(raw, r, RCODE.REFUSED);
+      return;
+    }
+    if (msg.edns !== undefined && msg.edns.version !== 0) {
+      const reply = replyTo(msg, RCODE.BADVERS);
+      reply.question = [];
+      reply.edns = {
+        udpSize: msg.edns.udpSize,
+        version: 0,
+        do: false,
+        options: [],
+      };
+      await raw.writeMsg(reply);
+      return;
+    }
+    const w = scrubWriter(raw, r);
+    const name = question.name.toLowerCase();
+    let dsHandler: Handler | undefined;
+    for (let off = 0;;) {
+      const zone = name.slice(off);
+      if (this.#zones.has(zone)) {
+        const chain = this.#zones.get(zone);
+        if (chain === undefined) {
+          // A zone without plugins refuses; there is no fallback to a parent.
+          await writeError(w, r, RCODE.REFUSED);
+          return;
+        }
+        if (question.type !== "DS") {
+          await this.#run(chain, w, r);
+          return;
+        }
+        // DS belongs to the parent: keep walking up, remember the last match.
+        dsHandler = chain;
+      }
+      const dot = nextLabel(name, off);
+      if (dot === undefined) break;
+      off = dot;
+    }
+    if (question.type === "DS" && dsHandler !== undefined) {
+      await this.#run(dsHandler, w, r);
+      return;
+    }
+    const root = this.#zones.get(".");
+    if (root !== undefined) {
+      await this.#run(root, w, r);
+      return;
+    }
+    await writeError(w, r, RCODE.REFUSED);
+  }
+
+  async #run(chain: Handler, w: ResponseWriter, r: DnsRequest): Promise<void> {
+    let rcode: number;
+    try {
+      [rcode] = await chain.serveDNS(w, r);
+    } catch (error) {
+      log(
+        "ERROR",
+        `Recovered from panic in server: "${this.address}" ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+      rcode = RCODE.SERVFAIL;
+    }
+    if (!clientWrote(rcode)) await writeError(w, r, rcode);
+  }
+}
+
+/** The offset of the next label of `name` (miekg's `NextLabel`); undefined at the end. */
+function nextLabel(name: string, off: number): number | undefined {
+  for (let i = off; i < name.length - 1; i++) {
+    if (name[i] === "\\") {
+      i++;
+      continue;
+    }
+    if (name[i] === ".") return i + 1;
+  }
+  return undefined;
+}
+
+/** miekg/dns's answer to a message it will not serve: the header back, with the rcode. */
+function rejection(bytes: Uint8Array, rcode: number): Message {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bits = view.getUint16(2);
+  const opcode = (bits >> 11) & 0xf;
+  return {
+    id: view.getUint16(0),
+    response: true,
+    opcode: rcode === RCODE.NOTIMP ? opcode : OPCODE.QUERY,
+    authoritative: false,
+    truncated: (bits & 0x200) !== 0,
+    recursionDesired: (bits & 0x100) !== 0,
+    recursionAvailable: (bits & 0x80) !== 0,
+    zero: false,
+    authenticatedData: (bits & 0x20) !== 0,
+    checkingDisabled: (bits & 0x10) !== 0,
+    rcode,
+    question: [],
+    answer: [],
+    ns: [],
+    extra: [],
+  };
+}
+
+/** CoreDNS's `errorFunc`: an empty reply with `rcode`, plus OPT when the query had one. */
+function writeError(
+  w: ResponseWriter,
+  r: DnsRequest,
+  rcode: number,
+): Promise<void> {
+  const reply = replyTo(r.msg, rcode);
+  sizeAndDo(r, reply);
+  return w.writeMsg(reply);
+}
+
+/**
+ * CoreDNS's `request.SizeAndDo`: when the query had an OPT record, the reply
+ * has one too, version 0, advertising the client's size, with the DO bit
+ * echoed and only options CoreDNS supports.
+ */
+function sizeAndDo(r: DnsRequest, reply: Message): void {
+  const asked = r.msg.edns;
+  if (asked === undefined) return;
+  const edns: Edns = reply.edns ?? {
+    udpSize: asked.udpSize,
+    version: 0,
+    do: false,
+    options: asked.options.filter((o) =>
+      SUPPORTED_OPTIONS.has(typeof o.code === "number" ? o.code : -1)
+    ),
+  };
+  edns.version = 0;
+  edns.udpSize = asked.udpSize;
+  edns.do = reply.edns === undefined ? asked.do : edns.do || asked.do;
+  reply.edns = edns;
+}
+
+/** CoreDNS's `ScrubWriter`: EDNS0 as the query had it, truncated to the client's buffer. */
+function scrubWriter(inner: ResponseWriter, r: DnsRequest): ResponseWriter {
+  return {
+    writeMsg(m) {
+      sizeAndDo(r, m);
+      truncateMessage(m, bufsize(r));
+      return inner.writeMsg(m);
+    },
+  };
+}
