@@ -1,0 +1,196 @@
+/**
+ * The `@datadog/pprof` API (`time`, `heap`, `encode`) over this package's
+ * engine, so Node scripts that capture profiles in-process carry over:
+ *
+ *     import { encode, time } from "./lib/profile/mod.ts";
+ *     const profile = await time.profile({ durationMillis: 5000 });
+ *     await Deno.writeFile("cpu.pb.gz", await encode(profile));
+ *
+ * Option names, defaults and error messages are `@datadog/pprof`'s. One
+ * difference is forced by Deno: the inspector answers asynchronously, so
+ * `time.stop()` and `heap.profile()` return a `Promise<Profile>` (and
+ * `encode` accepts one). Options the inspector cannot honour (`withContexts`,
+ * `lineNumbers`, `useCPED`, `collectAsyncId`, non-`'drop'` column numbers)
+ * are accepted and ignored.
+ */
+
+import type { Profile } from "pprof-format";
+import { SourceMapper } from "@datadog/pprof/out/src/sourcemapper/sourcemapper.js";
+import type { GenerateAllocationLabelsFunction } from "@datadog/pprof/out/src/v8-types.js";
+import { type CpuCapture, startCpuCapture, wallProfileToPprof } from "./cpu.ts";
+import {
+  DEFAULT_HEAP_INTERVAL_BYTES,
+  heapProfileToPprof,
+  readHeapSampler,
+  startHeapSampling,
+  stopHeapSampling,
+} from "./heap.ts";
+import { deltaProfile } from "./delta.ts";
+import { encodeProfile, encodeProfileSync } from "./encode.ts";
+import type { LocationMapper } from "./sourcemap.ts";
+
+export { SourceMapper };
+
+/** `@datadog/pprof`'s time-profiler options. */
+export interface TimeProfilerOptions {
+  /** `time.profile` only: how long to profile (default 60000). */
+  durationMillis?: number;
+  /** Sampling interval (default 1000; at least 1000 here). */
+  intervalMicros?: number;
+  /** Maps positions; by default Deno's emit cache maps `.ts` files. */
+  sourceMapper?: LocationMapper;
+  /** Adds `cpu/nanoseconds` and a `Non JS threads activity` frame. */
+  collectCpuTime?: boolean;
+  lineNumbers?: boolean;
+  withContexts?: boolean;
+  workaroundV8Bug?: boolean;
+  collectAsyncId?: boolean;
+  useCPED?: boolean;
+  columnNumbers?: "drop" | "pack" | "emit";
+}
+
+const DEFAULT_OPTIONS = {
+  durationMillis: 60_000,
+  intervalMicros: 1_000,
+};
+
+let running:
+  | { capture: CpuCapture; options: TimeProfilerOptions }
+  | undefined;
+
+function startTime(options: TimeProfilerOptions = {}): void {
+  if (running) throw new Error("Wall profiler is already started");
+  const merged = { ...DEFAULT_OPTIONS, ...options };
+  running = {
+    capture: startCpuCapture(merged.intervalMicros),
+    options: merged,
+  };
+}
+
+function stopTime(restart = false): Promise<Profile> {
+  if (!running) throw new Error("Wall profiler is not started");
+  const { capture, options } = running;
+  const stopped = capture.stop();
+  const next = stopped.then(
+    () => restart ? startCpuCapture(options.intervalMicros!) : undefined,
+  );
+  if (restart) {
+    // Stays "started": the new capture begins once the old one is stopped.
+    running = {
+      capture: {
+        async stop() {
+          const c = await next;
+          return await c!.stop();
+        },
+      },
+      options,
+    };
+  } else {
+    running = undefined;
+  }
+  return stopped.then((raw) =>
+    wallProfileToPprof(raw, {
+      mapper: options.sourceMapper,
+      collectCpuTime: options.collectCpuTime,
+    })
+  );
+}
+
+/** Wall-time (V8 CPU profiler) profiles, as `@datadog/pprof`'s `time`. */
+export const time = {
+  /** Profiles for `durationMillis` (default 60 s) and returns the profile. */
+  async profile(options: TimeProfilerOptions = {}): Promise<Profile> {
+    const merged = { ...DEFAULT_OPTIONS, ...options };
+    startTime(merged);
+    await new Promise((r) => setTimeout(r, merged.durationMillis));
+    return await stopTime();
+  },
+  /** Starts profiling; throws if already started (or a capture runs). */
+  start: startTime,
+  /** Stops (and with `restart`, starts again); resolves with the profile. */
+  stop: stopTime,
+  isStarted(): boolean {
+    return running !== undefined;
+  },
+};
+
+let heapOptions:
+  | { intervalBytes: number; stackDepth: number; allocations: boolean }
+  | undefined;
+let heapStarting: Promise<void> = Promise.resolve();
+let lastAllocations: Profile | undefined;
+
+/** Heap profiles, as `@datadog/pprof`'s `heap`. */
+export const heap = {
+  /**
+   * Starts the sampling heap profiler (throws if started). With
+   * `allocations`, samples every allocation instead of the live heap; V8 has
+   * one sampler, so this replaces live-heap sampling process-wide.
+   */
+  start(
+    intervalBytes = DEFAULT_HEAP_INTERVAL_BYTES,
+    stackDepth = 64,
+    allocations = false,
+  ): Promise<void> {
+    if (heapOptions) {
+      throw new Error(
+        `Heap profiler is already started  with intervalBytes ${heapOptions.intervalBytes} and stackDepth ${heapOptions.stackDepth}`,
+      );
+    }
+    heapOptions = { intervalBytes, stackDepth, allocations };
+    lastAllocations = undefined;
+    heapStarting = startHeapSampling({
+      intervalBytes,
+      stackDepth,
+      allocations,
+    });
+    heapStarting.catch(() => {}); // reported by profile()
+    return heapStarting;
+  },
+  /**
+   * The heap profile: live heap (`inuse_objects`, `inuse_space`), or in
+   * allocation mode what was allocated since the previous call
+   * (`alloc_objects`, `alloc_space`; V8 cannot tell which are still live).
+   */
+  profile(
+    ignoreSamplePath?: string,
+    sourceMapper?: LocationMapper,
+    generateLabels?: GenerateAllocationLabelsFunction,
+  ): Promise<Profile> {
+    if (!heapOptions) throw new Error("Heap profiler is not enabled.");
+    const allocations = heapOptions.allocations;
+    return (async () => {
+      await heapStarting;
+      const raw = await readHeapSampler();
+      const p = await heapProfileToPprof(raw, {
+        mapper: sourceMapper,
+        ignoreSamplePath,
+        generateLabels,
+        external: true,
+      });
+      if (!allocations) return p;
+      const since = lastAllocations ? deltaProfile(lastAllocations, p) : p;
+      lastAllocations = p;
+      return since;
+    })();
+  },
+  /** Stops heap profiling; does nothing when not started. */
+  stop(): Promise<void> {
+    if (!heapOptions) return Promise.resolve();
+    heapOptions = undefined;
+    lastAllocations = undefined;
+    return stopHeapSampling();
+  },
+};
+
+/** Gzipped `profile.proto` bytes (accepts the promise `time.stop()` gives). */
+export async function encode(
+  profile: Profile | Promise<Profile>,
+): Promise<Uint8Array> {
+  return await encodeProfile(await profile);
+}
+
+/** Synchronous `encode`. */
+export function encodeSync(profile: Profile): Uint8Array {
+  return encodeProfileSync(profile);
+}

@@ -1,0 +1,358 @@
+/**
+ * CPU profiles from V8's sampling CPU profiler, reached through the shared
+ * inspector session. At most one capture runs at a time.
+ */
+
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import type { Profile } from "pprof-format";
+import { serializeTimeProfile } from "@datadog/pprof/out/src/profile-serializer.js";
+import type {
+  TimeProfile,
+  TimeProfileNode,
+} from "@datadog/pprof/out/src/v8-types.js";
+import type { CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
+import { post } from "./inspector.ts";
+import {
+  addComment,
+  addSyntheticSample,
+  fillFilenames,
+  int64,
+  nowNanos,
+  setSampleTypes,
+} from "./pprof.ts";
+import { type LocationMapper, prepareSourceMaps } from "./sourcemap.ts";
+
+/** Thrown when a CPU capture is asked for while another one runs. */
+export class CpuProfilerBusyError extends Error {
+  constructor() {
+    super("cpu profiling already in use");
+    this.name = "CpuProfilerBusyError";
+  }
+}
+
+/** Go's CPU profiling rate (100 Hz). */
+export const DEFAULT_INTERVAL_MICROS = 10_000;
+/** Finer sampling costs 6–40% of throughput (feasibility.md §4): refused. */
+export const MIN_INTERVAL_MICROS = 1_000;
+
+/** The frame carrying process CPU that no JavaScript sample accounts for. */
+export const NON_JS_FRAME = "[native: Deno runtime/non-JS]";
+export const NON_JS_FILE = "[deno]";
+
+let busy = false;
+
+/** Whether a CPU capture is running now. */
+export function cpuProfilerBusy(): boolean {
+  return busy;
+}
+
+/** What a finished capture hands to the serializers. */
+export interface RawCpuCapture {
+  profile: CdpCpuProfile;
+  /** Sampling interval asked of V8, µs. */
+  intervalMicros: number;
+  /** Unix time just before the profiler started, ns. */
+  startNanos: number;
+  /** Process CPU (all threads) from just before start to just after stop, µs. */
+  processCpuMicros: number;
+}
+
+/** A running capture; `stop()` must be called once, however the caller ends. */
+export interface CpuCapture {
+  stop(): Promise<RawCpuCapture>;
+}
+
+/**
+ * Starts V8's CPU profiler. Synchronous: Deno dispatches the commands on the
+ * spot, so sampling has begun when this returns (their answers come later and
+ * are awaited by `stop`). Throws `CpuProfilerBusyError` if a capture runs, and
+ * `RangeError` for intervals under 1 ms.
+ */
+export function startCpuCapture(intervalMicros: number): CpuCapture {
+  if (
+    !Number.isFinite(intervalMicros) || intervalMicros < MIN_INTERVAL_MICROS
+  ) {
+    throw new RangeError(
+      `CPU sampling interval must be at least ${MIN_INTERVAL_MICROS} µs, got ${intervalMicros}`,
+    );
+  }
+  if (busy) throw new CpuProfilerBusyError();
+  busy = true;
+  const interval = Math.round(intervalMicros);
+  const cpu0 = process.cpuUsage();
+  const startNanos = nowNanos();
+  let started: Promise<unknown>;
+  try {
+    started = Promise.all([
+      post("Profiler.enable"),
+      post("Profiler.setSamplingInterval", { interval }),
+      post("Profiler.start"),
+    ]);
+  } catch (error) {
+    busy = false;
+    throw error;
+  }
+  let stopping: Promise<RawCpuCapture> | undefined;
+  return {
+    stop() {
+      stopping ??= (async () => {
+        try {
+          await started;
+          const { profile } = await post<{ profile: CdpCpuProfile }>(
+            "Profiler.stop",
+          );
+          const used = process.cpuUsage(cpu0);
+          return {
+            profile,
+            intervalMicros: interval,
+            startNanos,
+            processCpuMicros: used.user + used.system,
+          };
+        } finally {
+          await post("Profiler.disable").catch(() => {});
+          busy = false;
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Captures a CPU profile for `durationMillis`, or until `signal` aborts (then
+ * resolves early with what was collected). The profiler is released however
+ * this ends.
+ */
+export async function captureCpuProfile(options: {
+  durationMillis: number;
+  intervalMicros?: number;
+  signal?: AbortSignal;
+}): Promise<Profile> {
+  const capture = startCpuCapture(
+    options.intervalMicros ?? DEFAULT_INTERVAL_MICROS,
+  );
+  let raw: RawCpuCapture;
+  try {
+    await sleep(options.durationMillis, options.signal);
+  } finally {
+    raw = await capture.stop();
+  }
+  return await cpuProfileToPprof(raw);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Counts of a capture's samples. */
+interface Tally {
+  /** Every sample, (idle) included: elapsed / total = effective interval. */
+  total: number;
+  idle: number;
+}
+
+/**
+ * The CPU profile as Go writes one: `samples/count` and `cpu/nanoseconds`,
+ * period = the effective interval (V8 samples less often than asked), no
+ * `(idle)`, `[program]` and `[gc]` as frames, and one `[native: …]` frame
+ * with the process CPU (all threads) that the JavaScript samples miss.
+ */
+export async function cpuProfileToPprof(
+  raw: RawCpuCapture,
+  options: { mapper?: LocationMapper } = {},
+): Promise<Profile> {
+  const { profile: cdp } = raw;
+  const { root, tally, scripts } = toTimeTree(cdp, "cpu");
+  const maps = await prepareSourceMaps(scripts);
+  const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
+  const periodNanos = Math.round(
+    tally.total > 0
+      ? elapsedMicros * 1000 / tally.total
+      : raw.intervalMicros * 1000,
+  );
+  const p = serialize(root, cdp, options.mapper ?? maps.mapper);
+  for (const s of p.sample) {
+    const hits = int64(s.value[0]);
+    s.value = [hits, hits * periodNanos];
+  }
+  setSampleTypes(p, [["samples", "count"], ["cpu", "nanoseconds"]], [
+    "cpu",
+    "nanoseconds",
+  ]);
+  p.period = periodNanos;
+  p.timeNanos = raw.startNanos;
+  p.durationNanos = elapsedMicros * 1000;
+  const jsNanos = (tally.total - tally.idle) * periodNanos;
+  const nonJsNanos = Math.round(raw.processCpuMicros * 1000 - jsNanos);
+  if (nonJsNanos > 0) {
+    addSyntheticSample(p, NON_JS_FRAME, NON_JS_FILE, [0, nonJsNanos]);
+  }
+  fillFilenames(p);
+  addComment(
+    p,
+    `coredeno: V8 CPU profile, requested interval ${raw.intervalMicros}us, effective ${
+      (periodNanos / 1000).toFixed(1)
+    }us; ${NON_JS_FRAME} = process CPU (all threads) not seen by JavaScript samples`,
+  );
+  if (!options.mapper) {
+    for (const line of maps.unmapped) {
+      addComment(p, `raw JS positions: ${line}`);
+    }
+  }
+  return p;
+}
+
+/**
+ * The wall-time profile `@datadog/pprof`'s `time` API returns: `sample/count`
+ * and `wall/nanoseconds` (its period recomputed from elapsed / samples and
+ * clamped to [interval, 2 × interval] as the serializer does), `(program)`
+ * dropped, GC as `Garbage Collection` under `Node.js`. With `collectCpuTime`
+ * a third `cpu/nanoseconds` type, JavaScript samples valued at the effective
+ * interval and a `Non JS threads activity` frame for the rest of the process
+ * CPU, as in Node.
+ */
+export async function wallProfileToPprof(
+  raw: RawCpuCapture,
+  options: { mapper?: LocationMapper; collectCpuTime?: boolean } = {},
+): Promise<Profile> {
+  const { profile: cdp } = raw;
+  const { root, tally, scripts } = toTimeTree(cdp, "wall");
+  const mapper = options.mapper ?? (await prepareSourceMaps(scripts)).mapper;
+  const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
+  const interval = raw.intervalMicros;
+  const periodMicros = tally.total > 0
+    ? Math.min(
+      Math.max(Math.floor(elapsedMicros / tally.total), interval),
+      2 * interval,
+    )
+    : interval;
+  const p = serialize(root, cdp, mapper, periodMicros);
+  if (options.collectCpuTime) {
+    const effectiveNanos = tally.total > 0
+      ? elapsedMicros * 1000 / tally.total
+      : interval * 1000;
+    for (const s of p.sample) {
+      s.value = [...s.value, Math.round(int64(s.value[0]) * effectiveNanos)];
+    }
+    setSampleTypes(p, [
+      ["sample", "count"],
+      ["wall", "nanoseconds"],
+      ["cpu", "nanoseconds"],
+    ]);
+    const jsNanos = (tally.total - tally.idle) * effectiveNanos;
+    const nonJs = Math.round(raw.processCpuMicros * 1000 - jsNanos);
+    if (nonJs > 0) {
+      addSyntheticSample(p, "Non JS threads activity", NON_JS_FILE, [
+        0,
+        0,
+        nonJs,
+      ]);
+    }
+  }
+  p.timeNanos = raw.startNanos;
+  p.durationNanos = elapsedMicros * 1000;
+  fillFilenames(p);
+  return p;
+}
+
+function serialize(
+  root: TimeProfileNode,
+  cdp: CdpCpuProfile,
+  mapper: LocationMapper,
+  intervalMicros = 1,
+): Profile {
+  const prof: TimeProfile = {
+    startTime: cdp.startTime,
+    endTime: cdp.endTime,
+    topDownRoot: root,
+  };
+  // The serializer's SourceMapper type is structural for what it calls.
+  return serializeTimeProfile(
+    prof,
+    intervalMicros,
+    mapper as Parameters<typeof serializeTimeProfile>[2],
+  ) as unknown as Profile;
+}
+
+/**
+ * CDP nodes → the serializer's tree, with zero-hit subtrees pruned (the
+ * serializer would emit locations for them), `(idle)` dropped, positions made
+ * 1-based, and `file://` URLs turned into paths. In "cpu" mode `(program)`
+ * and `(garbage collector)` become `[program]` and `[gc]`, names the
+ * serializer does not special-case.
+ */
+function toTimeTree(
+  cdp: CdpCpuProfile,
+  mode: "cpu" | "wall",
+): {
+  root: TimeProfileNode;
+  tally: Tally;
+  scripts: { scriptId: string; url: string }[];
+} {
+  const byId = new Map<number, CpuProfileNode>();
+  for (const n of cdp.nodes) byId.set(n.id, n);
+  const childIds = new Set(cdp.nodes.flatMap((n) => n.children ?? []));
+  const top = cdp.nodes.find((n) => !childIds.has(n.id)) ?? cdp.nodes[0];
+  const hits = new Map<number, number>();
+  const subtreeHits = (n: CpuProfileNode): number => {
+    let h = n.hitCount ?? 0;
+    for (const c of n.children ?? []) {
+      const child = byId.get(c);
+      if (child) h += subtreeHits(child);
+    }
+    hits.set(n.id, h);
+    return h;
+  };
+  const total = top ? subtreeHits(top) : 0;
+  let idle = 0;
+  const scripts = new Map<string, string>();
+
+  const convert = (n: CpuProfileNode, depth: number): TimeProfileNode => {
+    const f = n.callFrame;
+    let name = f.functionName;
+    if (depth === 1 && mode === "cpu") {
+      if (name === "(program)") name = "[program]";
+      else if (name === "(garbage collector)") name = "[gc]";
+    }
+    if (f.url) scripts.set(f.scriptId, f.url);
+    const children: TimeProfileNode[] = [];
+    for (const id of n.children ?? []) {
+      const child = byId.get(id);
+      if (!child || (hits.get(id) ?? 0) === 0) continue;
+      if (depth === 0 && child.callFrame.functionName === "(idle)") {
+        idle += hits.get(id) ?? 0;
+        continue;
+      }
+      children.push(convert(child, depth + 1));
+    }
+    return {
+      name,
+      scriptName: f.url.startsWith("file://") ? fileURLToPath(f.url) : f.url,
+      scriptId: Number(f.scriptId),
+      lineNumber: f.lineNumber >= 0 ? f.lineNumber + 1 : 0,
+      columnNumber: f.columnNumber >= 0 ? f.columnNumber + 1 : 0,
+      hitCount: n.hitCount ?? 0,
+      children,
+    };
+  };
+  const root: TimeProfileNode = top
+    ? convert(top, 0)
+    : { name: "(root)", scriptName: "", children: [], hitCount: 0 };
+  root.hitCount = 0; // the root is never a frame
+  return {
+    root,
+    tally: { total: cdp.samples?.length ?? total, idle },
+    scripts: [...scripts].map(([scriptId, url]) => ({ scriptId, url })),
+  };
+}

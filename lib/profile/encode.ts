@@ -1,0 +1,16 @@
+/** Profile → gzipped `profile.proto`, through `@datadog/pprof`'s encoder. */
+
+import type { Profile } from "pprof-format";
+import { encode, encodeSync } from "@datadog/pprof/out/src/profile-encoder.js";
+
+type EncoderProfile = Parameters<typeof encode>[0];
+
+/** Gzipped protobuf bytes of `p`, what `go tool pprof` reads. */
+export async function encodeProfile(p: Profile): Promise<Uint8Array> {
+  return await encode(p as unknown as EncoderProfile);
+}
+
+/** The synchronous form of `encodeProfile`. */
+export function encodeProfileSync(p: Profile): Uint8Array {
+  return encodeSync(p as unknown as EncoderProfile);
+}

@@ -1,0 +1,26 @@
+/**
+ * The profiling engine the pprof plugin serves from: one place to import
+ * everything an HTTP layer needs. All of it runs over the process's single
+ * `node:inspector` session and needs `--allow-sys`.
+ */
+
+export {
+  captureCpuProfile,
+  cpuProfilerBusy,
+  CpuProfilerBusyError,
+  DEFAULT_INTERVAL_MICROS,
+  MIN_INTERVAL_MICROS,
+} from "./cpu.ts";
+export {
+  collectGarbage,
+  DEFAULT_HEAP_INTERVAL_BYTES,
+  heapProfile,
+  heapSamplingInterval,
+  type HeapSamplingMode,
+  heapSamplingMode,
+  startHeapSampling,
+  stopHeapSampling,
+} from "./heap.ts";
+export { encodeProfile, encodeProfileSync } from "./encode.ts";
+export { deltaProfile } from "./delta.ts";
+export { heapProfileText } from "./text.ts";
