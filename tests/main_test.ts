@@ -49,10 +49,11 @@ Deno.test("an unreadable -conf exits 1 naming the file", async () => {
 });
 
 Deno.test("./Corefile is read when -conf is absent", async () => {
+  const dns = freePort();
   const server = await startCoredenoIn({
-    Corefile: "example.org:1054 {\n    pprof 127.0.0.1:0\n}\n",
+    Corefile: `example.org:${dns} {\n    pprof 127.0.0.1:0\n}\n`,
   }, []);
-  assert.match(server.stdout, /^example\.org\.:1054$/m);
+  assert.match(server.stdout, new RegExp(`^example\\.org\\.:${dns}$`, "m"));
 });
 
 /** Starts main.ts in a dir with `files`, waits for the banner, then SIGTERMs it. */
@@ -69,38 +70,41 @@ async function startCoredenoIn(files: Record<string, string>, args: string[]) {
 }
 
 Deno.test("without any Corefile the built-in default runs, on -dns.port", async () => {
-  const server = await startCoredenoIn({}, ["-dns.port", "1055"]);
-  assert.match(server.stdout, /^\.:1055$/m);
+  const dns = freePort();
+  const server = await startCoredenoIn({}, ["-dns.port", String(dns)]);
+  assert.match(server.stdout, new RegExp(`^\\.:${dns}$`, "m"));
   assert.doesNotMatch(server.stdout, /\[WARNING\]/); // whoami and log serve (tests/dns)
 });
 
 Deno.test("startup prints zone lines then the version, or nothing with -quiet", async () => {
+  const [explicit, flag] = [freePort(), freePort()];
   const corefile =
-    "example.org example.net:1053 {\n    pprof 127.0.0.1:0\n}\nb.example {\n    pprof 127.0.0.1:0\n}\n";
-  const server = await startCoredeno(corefile, ["-p", "1056"]);
+    `example.org example.net:${explicit} {\n    pprof 127.0.0.1:0\n}\n` +
+    "b.example {\n    pprof 127.0.0.1:0\n}\n";
+  const server = await startCoredeno(corefile, ["-p", String(flag)]);
   await server.stop();
   server.cleanup();
   const lines = server.stdout().split("\n");
   assert.deepEqual(lines.slice(0, 4), [
-    "b.example.:1056",
-    "example.org.:1056",
-    "example.net.:1053",
+    `b.example.:${flag}`,
+    `example.org.:${flag}`,
+    `example.net.:${explicit}`,
     "coredeno-0.1.0",
   ]);
   assert.match(lines[4]!, /^linux\/x86_64, deno2\.9\.6, $/);
 
-  const quiet = await startCoredenoQuiet(corefile);
+  const quiet = await startCoredenoQuiet(corefile, ["-p", String(flag)]);
   assert.equal(quiet.stdout.includes("coredeno-"), false);
   assert.equal(quiet.stdout.includes("example.org"), false);
 });
 
 /** Starts with -quiet (no banner to wait for), waits until pprof answers, then SIGTERMs. */
-async function startCoredenoQuiet(corefile: string) {
+async function startCoredenoQuiet(corefile: string, args: string[]) {
   const port = freePort();
   const dir = tempFiles({
     Corefile: corefile.replaceAll("127.0.0.1:0", `127.0.0.1:${port}`),
   });
-  const process = spawnCoredeno(["-conf", "Corefile", "-quiet"], {
+  const process = spawnCoredeno(["-conf", "Corefile", "-quiet", ...args], {
     cwd: dir.dir,
   });
   try {
@@ -177,7 +181,7 @@ Deno.test("SIGTERM and SIGINT shut down gracefully within 5 s with exit 0", asyn
   ) {
     const port = freePort();
     const server = await startCoredeno(
-      `.:1053 {\n    pprof 127.0.0.1:${port}\n}\n`,
+      `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
     );
     const started = Date.now();
     server.child.kill(signal);
@@ -194,7 +198,9 @@ Deno.test("SIGTERM and SIGINT shut down gracefully within 5 s with exit 0", asyn
 });
 
 Deno.test("-pidfile holds the pid while running and is removed on exit", async () => {
-  const dir = tempFiles({ Corefile: ".:1053 {\n    pprof 127.0.0.1:0\n}\n" });
+  const dir = tempFiles({
+    Corefile: `.:${freePort()} {\n    pprof 127.0.0.1:0\n}\n`,
+  });
   const pidfile = `${dir.dir}/coredeno.pid`;
   const process = spawnCoredeno(["-conf", "Corefile", "-pidfile", pidfile], {
     cwd: dir.dir,

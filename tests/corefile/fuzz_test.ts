@@ -154,12 +154,12 @@ const ENV: Record<string, string> = {
 /** CoreDNS's own messages that name no file and line (corefile.md §3, §4.3, §7). */
 const LINELESS = [
   /^error inspecting server blocks: /,
-  /^address \S*: invalid port$/,
+  /^address .*: invalid port( ".*" \(want a number from 0 to 65535\))?$/s,
   /^address tcp\/\S*: unknown port$/,
-  /^cannot serve \S+ - /,
+  /^cannot serve .+ - /s,
   /^this plugin can only be used once per Server Block$/,
   /^invalid Class: /,
-  /^(address \S*: )?(missing port in address|too many colons in address|missing ']' in address|unexpected '[[\]]' in address)$/,
+  /^(address .*: )?(missing port in address|too many colons in address|missing ']' in address|unexpected '[[\]]' in address)$/,
   /^unable to parse lameduck duration value: /,
   /^(interval value|jitter value) must be /,
   /^time: /,
@@ -182,6 +182,12 @@ function check(text: string): void {
         { cause: error },
       );
     }
+    const message = error.message.replace(/^plugin\/\w+: /, "");
+    assert.ok(
+      /^\S*:\d+ - (Error during parsing|Syntax error): /.test(message) ||
+        LINELESS.some((re) => re.test(message)),
+      `no file and line: ${error.message}`,
+    );
   }
   const elapsed = performance.now() - started;
   assert.ok(elapsed < SLOW_MS, `took ${elapsed.toFixed(0)} ms`);

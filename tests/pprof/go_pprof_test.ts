@@ -32,7 +32,7 @@ Deno.test({
   async fn() {
     const port = freePort();
     const server = await startCoredeno(
-      `.:1053 {\n    pprof 127.0.0.1:${port}\n}\n`,
+      `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
     );
     try {
       const result = await goToolPprof([

@@ -25,7 +25,7 @@ function assertHeaders(
 Deno.test("pprof HTTP surface answers as Go's net/http/pprof", async (t) => {
   const port = freePort();
   const server = await startCoredeno(
-    `.:1053 {\n    pprof 127.0.0.1:${port}\n}\n`,
+    `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
   );
   const base = `http://127.0.0.1:${port}`;
   try {
