@@ -1,6 +1,15 @@
 /**
  * CPU profiles from V8's sampling CPU profiler, reached through the shared
  * inspector session. At most one capture runs at a time.
+ *
+ * Known limits (V8 and Deno, measured here):
+ * - V8 may book an inlined function's samples to its caller.
+ * - Deno's Rust side (I/O, HTTP, the event loop) is sampled as "(idle)"; its
+ *   CPU reaches the profile only through the `[native: …]` frame.
+ * - After a *timer* wake-up, about the first millisecond of JavaScript is
+ *   sampled as "(idle)" too (I/O wake-ups are not affected): code running
+ *   in short timer callbacks is under-counted, and that CPU also lands in
+ *   the `[native: …]` frame, so totals stay right.
  */
 
 import process from "node:process";
