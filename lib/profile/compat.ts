@@ -21,6 +21,7 @@ import { type CpuCapture, startCpuCapture, wallProfileToPprof } from "./cpu.ts";
 import {
   DEFAULT_HEAP_INTERVAL_BYTES,
   heapProfileToPprof,
+  heapSamplingMode,
   readHeapSampler,
   startHeapSampling,
   stopHeapSampling,
@@ -118,6 +119,8 @@ let heapOptions:
   | { intervalBytes: number; stackDepth: number; allocations: boolean }
   | undefined;
 let heapStarting: Promise<void> = Promise.resolve();
+/** Whether `heap.start` started the sampler (so `heap.stop` may stop it). */
+let ownsSampler = false;
 let lastAllocations: Profile | undefined;
 
 /** Heap profiles, as `@datadog/pprof`'s `heap`. */
@@ -139,6 +142,7 @@ export const heap = {
     }
     heapOptions = { intervalBytes, stackDepth, allocations };
     lastAllocations = undefined;
+    ownsSampler = heapSamplingMode() === "off";
     heapStarting = startHeapSampling({
       intervalBytes,
       stackDepth,
@@ -174,12 +178,15 @@ export const heap = {
       return since;
     })();
   },
-  /** Stops heap profiling; does nothing when not started. */
+  /**
+   * Stops heap profiling; does nothing when not started. The sampler itself
+   * keeps running if something else (the pprof plugin) had started it.
+   */
   stop(): Promise<void> {
     if (!heapOptions) return Promise.resolve();
     heapOptions = undefined;
     lastAllocations = undefined;
-    return stopHeapSampling();
+    return ownsSampler ? stopHeapSampling() : Promise.resolve();
   },
 };
 

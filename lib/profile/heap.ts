@@ -36,14 +36,13 @@ export type HeapSamplingMode = "inuse" | "allocations" | "off";
 let mode: HeapSamplingMode = "off";
 let intervalBytes = DEFAULT_HEAP_INTERVAL_BYTES;
 let stackDepth: number | undefined;
-/** Serialises mode changes and reads of the sampler. */
-let queue: Promise<unknown> = Promise.resolve();
+/** Bumped on every mode change, so a failed start resets only its own. */
+let generation = 0;
 
-function exclusive<T>(task: () => Promise<T>): Promise<T> {
-  const run = queue.then(task, task);
-  queue = run.catch(() => {});
-  return run;
-}
+// Ordering: Deno dispatches inspector commands synchronously and the session
+// runs them in dispatch order, so state changes below happen at call time
+// (sampling has started when `startHeapSampling` returns, as in Node) and a
+// read dispatched before a mode change sees the old mode's data.
 
 /** The sampler's current mode. */
 export function heapSamplingMode(): HeapSamplingMode {
@@ -59,7 +58,8 @@ export function heapSamplingInterval(): number {
  * Starts the sampling heap profiler: live-heap sampling by default, or every
  * allocation with `allocations: true`. A no-op when it already runs with the
  * same options; with different ones it restarts, which discards what was
- * sampled so far (V8 has one sampler).
+ * sampled so far (V8 has one sampler). Sampling has begun when this returns;
+ * the promise reports the inspector's answer.
  */
 export function startHeapSampling(
   options: {
@@ -79,36 +79,43 @@ export function startHeapSampling(
   const wanted: HeapSamplingMode = options.allocations
     ? "allocations"
     : "inuse";
-  return exclusive(async () => {
-    if (
-      mode === wanted && intervalBytes === interval &&
-      (options.stackDepth === undefined || options.stackDepth === stackDepth)
-    ) return;
-    if (mode !== "off") {
-      await post("HeapProfiler.stopSampling").catch(() => {});
-      mode = "off";
-    }
-    await post("HeapProfiler.enable");
-    const allocations = wanted === "allocations";
-    await post("HeapProfiler.startSampling", {
+  if (
+    mode === wanted && intervalBytes === interval &&
+    (options.stackDepth === undefined || options.stackDepth === stackDepth)
+  ) return Promise.resolve();
+  const pending: Promise<unknown>[] = [];
+  if (mode !== "off") {
+    pending.push(post("HeapProfiler.stopSampling").catch(() => {}));
+  }
+  const allocations = wanted === "allocations";
+  pending.push(
+    post("HeapProfiler.enable"),
+    post("HeapProfiler.startSampling", {
       samplingInterval: interval,
       ...(options.stackDepth ? { stackDepth: options.stackDepth } : {}),
       includeObjectsCollectedByMajorGC: allocations,
       includeObjectsCollectedByMinorGC: allocations,
-    });
-    mode = wanted;
-    intervalBytes = interval;
-    stackDepth = options.stackDepth;
-  });
+    }),
+  );
+  mode = wanted;
+  intervalBytes = interval;
+  stackDepth = options.stackDepth;
+  const mine = ++generation;
+  return Promise.all(pending).then(
+    () => {},
+    (error) => {
+      if (generation === mine) mode = "off";
+      throw error;
+    },
+  );
 }
 
 /** Stops the sampler (discarding its samples); a no-op when off. */
 export function stopHeapSampling(): Promise<void> {
-  return exclusive(async () => {
-    if (mode === "off") return;
-    mode = "off";
-    await post("HeapProfiler.stopSampling").catch(() => {});
-  });
+  if (mode === "off") return Promise.resolve();
+  mode = "off";
+  generation++;
+  return post("HeapProfiler.stopSampling").then(() => {}, () => {});
 }
 
 /** Runs a full garbage collection (through the inspector). */
@@ -125,22 +132,26 @@ export interface RawHeapProfile {
 }
 
 /** Reads the sampler (after a GC when `gc`); throws when it is off. */
-export function readHeapSampler(
+export async function readHeapSampler(
   options: { gc?: boolean } = {},
 ): Promise<RawHeapProfile> {
-  return exclusive(async () => {
-    if (mode === "off") {
-      throw new Error(
-        "heap sampling is off: call startHeapSampling() first",
-      );
-    }
-    if (options.gc) await collectGarbage();
-    const current = mode;
-    const { profile } = await post<{ profile: CdpHeapProfile }>(
-      "HeapProfiler.getSamplingProfile",
-    );
-    return { profile, mode: current, intervalBytes, timeNanos: nowNanos() };
-  });
+  const current = mode;
+  if (current === "off") {
+    throw new Error("heap sampling is off: call startHeapSampling() first");
+  }
+  const interval = intervalBytes;
+  const gc = options.gc ? post("HeapProfiler.collectGarbage") : undefined;
+  const read = post<{ profile: CdpHeapProfile }>(
+    "HeapProfiler.getSamplingProfile",
+  );
+  await gc;
+  const { profile } = await read;
+  return {
+    profile,
+    mode: current,
+    intervalBytes: interval,
+    timeNanos: nowNanos(),
+  };
 }
 
 /**

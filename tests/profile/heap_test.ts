@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import process from "node:process";
+import {
+  collectGarbage,
+  encodeProfile,
+  heapProfile,
+  heapProfileText,
+  heapSamplingMode,
+  startHeapSampling,
+} from "../../lib/profile/mod.ts";
+import { assertProfileInvariants } from "./_invariants.ts";
+import {
+  cumulative,
+  framesNamed,
+  lineOf,
+  num,
+  sampleTypes,
+  WORKLOAD,
+} from "./_helpers.ts";
+import { retainArrays, retainObjects } from "./testdata/workload.ts";
+
+async function heapUsedAfterGc(): Promise<number> {
+  await collectGarbage();
+  return process.memoryUsage().heapUsed;
+}
+
+Deno.test("heap: retained bytes show up within 25%, with TS lines and Go's names", async () => {
+  await startHeapSampling();
+  await startHeapSampling(); // idempotent
+  assert.equal(heapSamplingMode(), "inuse");
+
+  const objects: unknown[] = [];
+  const arrays: unknown[] = [];
+  const h0 = await heapUsedAfterGc();
+  retainObjects(objects, 1_000_000);
+  const h1 = await heapUsedAfterGc();
+  retainArrays(arrays, 40, 128 * 1024); // 40 × 1 MiB of doubles
+  const h2 = await heapUsedAfterGc();
+  const truthObjects = h1 - h0;
+  const truthArrays = h2 - h1;
+
+  const before = Date.now();
+  const profile = await heapProfile({ gc: true });
+  const p = assertProfileInvariants(await encodeProfile(profile), "heap");
+  assert.deepEqual(sampleTypes(p), [
+    "inuse_objects/count",
+    "inuse_space/bytes",
+  ]);
+  const s = p.stringTable.strings;
+  assert.equal(s[num(p.periodType!.type)], "space");
+  assert.equal(num(p.period), 524288);
+  assert.ok(Math.abs(num(p.timeNanos) / 1e6 - before) < 5000);
+
+  const gotObjects = cumulative(p, "inuse_space", "retainObjects");
+  const gotArrays = cumulative(p, "inuse_space", "retainArrays");
+  const objectCount = cumulative(p, "inuse_objects", "retainObjects");
+  const err = (got: number, truth: number) => 100 * (got - truth) / truth;
+  console.log(
+    `retainObjects ${(gotObjects / 1e6).toFixed(1)} MB vs ${
+      (truthObjects / 1e6).toFixed(1)
+    } MB (${
+      err(gotObjects, truthObjects).toFixed(1)
+    }%), ~${objectCount} objects (truth 1e6 + the array); ` +
+      `retainArrays ${(gotArrays / 1e6).toFixed(1)} MB vs ${
+        (truthArrays / 1e6).toFixed(1)
+      } MB (${err(gotArrays, truthArrays).toFixed(1)}%)`,
+  );
+  assert.ok(Math.abs(err(gotObjects, truthObjects)) <= 25, "retainObjects");
+  assert.ok(Math.abs(err(gotArrays, truthArrays)) <= 25, "retainArrays");
+
+  for (const name of ["retainObjects", "retainArrays"]) {
+    for (const f of framesNamed(p, name)) {
+      assert.equal(f.file, WORKLOAD);
+      assert.equal(f.line, lineOf(WORKLOAD, name));
+    }
+  }
+
+  const text = heapProfileText(p);
+  assert.match(text, /^heap profile: \d+: \d+ @ heap\/1048576\n/);
+  assert.match(text, /inuse_objects\/count: inuse_space\/bytes/);
+  assert.match(text, new RegExp(`#\\tretainArrays\\t${WORKLOAD}:\\d+`));
+  assert.match(text, /# HeapUsed = \d+/);
+  assert.equal(objects.length + arrays.length, 1_000_040); // keep them alive
+});
+
+Deno.test("heap: a profile with (almost) nothing sampled is still valid", async () => {
+  await startHeapSampling();
+  const p = assertProfileInvariants(await heapProfile(), "heap");
+  assert.ok(p.sampleType.length === 2);
+});
