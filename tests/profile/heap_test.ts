@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import {
   collectGarbage,
+  deltaProfile,
   encodeProfile,
   heapProfile,
   heapProfileText,
@@ -87,4 +88,26 @@ Deno.test("heap: a profile with (almost) nothing sampled is still valid", async 
   await startHeapSampling();
   const p = assertProfileInvariants(await heapProfile(), "heap");
   assert.ok(p.sampleType.length === 2);
+});
+
+Deno.test("heap: Go-style delta of two real snapshots shows what was retained between", async () => {
+  await startHeapSampling();
+  const p0 = await heapProfile({ gc: true });
+  const keep: unknown[] = [];
+  retainArrays(keep, 20, 128 * 1024);
+  await new Promise((r) => setTimeout(r, 50));
+  const p1 = await heapProfile({ gc: true });
+  const d = assertProfileInvariants(
+    await encodeProfile(deltaProfile(p0, p1)),
+    "heap delta",
+  );
+  assert.deepEqual(sampleTypes(d), [
+    "inuse_objects/count",
+    "inuse_space/bytes",
+  ]);
+  const grown = cumulative(d, "inuse_space", "retainArrays");
+  assert.ok(Math.abs(grown - 21e6) < 0.25 * 21e6, `retainArrays grew ${grown}`);
+  assert.equal(num(d.timeNanos), num(p1.timeNanos));
+  assert.ok(num(d.durationNanos) >= 40e6 && num(d.durationNanos) < 5e9);
+  assert.equal(keep.length, 20);
 });
