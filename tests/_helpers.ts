@@ -2,6 +2,7 @@
 
 export const REPO = new URL("../", import.meta.url);
 export const MAIN = new URL("main.ts", REPO).pathname;
+export const CONFIG = new URL("deno.json", REPO).pathname;
 
 /** The permissions `deno task start` grants, so tests run what users run. */
 export const START_PERMISSIONS = [
@@ -51,6 +52,8 @@ export function spawnCoredeno(
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
+      "--config",
+      CONFIG,
       ...START_PERMISSIONS,
       ...(options.extraPermissions ?? []),
       MAIN,
@@ -62,6 +65,11 @@ export function spawnCoredeno(
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
+  return captured(child);
+}
+
+/** Collects a child's stdout and stderr as text while it runs. */
+function captured(child: Deno.ChildProcess): Coredeno {
   const out = { stdout: "", stderr: "" };
   const decoder = () => new TextDecoderStream();
   const pumps = [
@@ -142,4 +150,43 @@ export function goAvailable(): boolean {
     );
     return false;
   }
+}
+
+/** A process running `tests/pprof/fixtures/workload.ts`: pprof plus a known workload. */
+export async function startWorkload(pprofBlockBody = "") {
+  const port = freePort();
+  const server = spawnScript(
+    new URL("tests/pprof/fixtures/workload.ts", REPO).pathname,
+    [pprofBlockBody],
+    {
+      PPROF_PORT: String(port),
+    },
+  );
+  let exited = false;
+  server.status.then(() => exited = true);
+  await waitFor("the workload to serve", () => {
+    if (exited) {
+      throw new Error(
+        `workload exited early:\n${server.stdout()}\n${server.stderr()}`,
+      );
+    }
+    return server.stdout().includes("ready ");
+  });
+  return { ...server, port, base: `http://127.0.0.1:${port}` };
+}
+
+/** Runs a Deno script of this repo with `deno task start`'s permissions. */
+export function spawnScript(
+  path: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Coredeno {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--config", CONFIG, ...START_PERMISSIONS, path, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).spawn();
+  return captured(child);
 }

@@ -10,6 +10,7 @@ import { loadInstance } from "../lib/server/instance.ts";
 import { DIRECTIVES, PLUGINS } from "../plugins/mod.ts";
 import { setLogSink } from "../lib/log.ts";
 import { freePort, REPO } from "./_helpers.ts";
+import { assertProfileInvariants } from "./profile/_invariants.ts";
 
 function readmes(): string[] {
   const paths = ["README.md"];
@@ -86,4 +87,42 @@ Deno.test("every Corefile example in the READMEs runs", async (t) => {
     }
   }
   assert.ok(count >= 6, `found only ${count} examples`);
+});
+
+Deno.test("the README's profiling script is examples/capture.ts, and it writes readable profiles", async () => {
+  const script = await Deno.readTextFile(new URL("examples/capture.ts", REPO));
+  const readme = await Deno.readTextFile(new URL("README.md", REPO));
+  assert.ok(
+    readme.includes("```ts\n" + script + "```"),
+    "README shows examples/capture.ts verbatim",
+  );
+  const dir = await Deno.makeTempDir({ prefix: "coredeno-capture-" });
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--config",
+        new URL("deno.json", REPO).pathname,
+        "--allow-sys",
+        "--allow-read",
+        "--allow-env",
+        `--allow-write=${dir}`,
+        new URL("examples/capture.ts", REPO).pathname,
+      ],
+      cwd: dir,
+    }).output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    const wall = assertProfileInvariants(
+      await Deno.readFile(`${dir}/wall.pb.gz`),
+      "wall.pb.gz",
+    );
+    const strings = wall.stringTable.strings;
+    assert.ok(wall.function.some((f) => strings[Number(f.name)] === "work"));
+    assertProfileInvariants(
+      await Deno.readFile(`${dir}/heap.pb.gz`),
+      "heap.pb.gz",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

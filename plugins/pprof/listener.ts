@@ -13,6 +13,7 @@ import {
   type Endpoint,
   symbolEndpoint,
 } from "./handler.ts";
+import { cpuProfileEndpoint, heapEndpoint } from "./profiles.ts";
 import type { PprofConfig } from "./setup.ts";
 
 export interface ListenerOptions {
@@ -22,7 +23,13 @@ export interface ListenerOptions {
 
 /** Every endpoint this build serves, in no particular order (the index sorts). */
 export function pprofEndpoints(_options: ListenerOptions): Endpoint[] {
-  return [cmdlineEndpoint, symbolEndpoint];
+  return [
+    cmdlineEndpoint,
+    symbolEndpoint,
+    cpuProfileEndpoint,
+    heapEndpoint("heap"),
+    heapEndpoint("allocs"),
+  ];
 }
 
 /**

@@ -15,6 +15,7 @@ import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
 import type { HttpListener } from "../../lib/net/http_listeners.ts";
 import { startPprofListener } from "./listener.ts";
+import { holdHeapSampling } from "./sampling.ts";
 
 export const DEFAULT_ADDRESS = "localhost:6053";
 
@@ -28,6 +29,12 @@ export interface PprofConfig {
   blockRate: number;
   /** Where `block` was set, for conflict messages. */
   blockRateAt?: string;
+  /**
+   * `allocations`: sample every allocation (allocs serves cumulative
+   * alloc_space) instead of live objects. V8 has one heap sampler, so this
+   * is one mode for the whole process.
+   */
+  allocations: boolean;
 }
 
 /** Parses one block's pprof tokens. Throws with CoreDNS's messages. */
@@ -35,6 +42,7 @@ export function parsePprof(d: Dispenser): PprofConfig {
   let address = DEFAULT_ADDRESS;
   let blockRate = 0;
   let blockRateAt: string | undefined;
+  let allocations = false;
   let seen = false;
   while (d.next()) {
     if (seen) throw new OnceError();
@@ -51,11 +59,21 @@ export function parsePprof(d: Dispenser): PprofConfig {
       }
     }
     while (d.nextBlock()) {
-      if (d.val() !== "block") throw d.err(`unknown property '${d.val()}'`);
-      const rateArgs = d.remainingArgs();
-      if (rateArgs.length > 1) throw d.argErr();
-      blockRate = rateArgs.length === 0 ? 1 : parseRate(d, rateArgs[0]!);
-      blockRateAt = `${d.file()}:${d.line()}`;
+      switch (d.val()) {
+        case "block": {
+          const rateArgs = d.remainingArgs();
+          if (rateArgs.length > 1) throw d.argErr();
+          blockRate = rateArgs.length === 0 ? 1 : parseRate(d, rateArgs[0]!);
+          blockRateAt = `${d.file()}:${d.line()}`;
+          break;
+        }
+        case "allocations":
+          if (d.nextArg()) throw d.argErr();
+          allocations = true;
+          break;
+        default:
+          throw d.err(`unknown property '${d.val()}'`);
+      }
     }
   }
   const { host, port } = splitHostPort(address);
@@ -65,6 +83,7 @@ export function parsePprof(d: Dispenser): PprofConfig {
     port: parsePort(address, port),
     blockRate,
     ...(blockRateAt ? { blockRateAt } : {}),
+    allocations,
   };
 }
 
@@ -86,6 +105,8 @@ function parseRate(d: Dispenser, text: string): number {
 interface PprofRegistry {
   listeners: Map<string, PprofConfig>;
   blockRate?: { rate: number; at: string };
+  /** Any block asked for allocation sampling. */
+  allocations: boolean;
 }
 
 /** The plugin's setup: validate, then open one listener per distinct address at startup. */
@@ -93,8 +114,22 @@ export function setup(c: Controller): void {
   const config = parsePprof(c.dispenser);
   const registry = c.shared<PprofRegistry>(
     "pprof",
-    () => ({ listeners: new Map() }),
+    () => ({ listeners: new Map(), allocations: false }),
   );
+  registry.allocations ||= config.allocations;
+  // One heap sampler for the configuration, started before any listener
+  // (the first block to set up registers it, so its hooks run first).
+  c.shared("pprof.sampling", () => {
+    let release: (() => Promise<void>) | undefined;
+    c.onStartup(async () => {
+      release = await holdHeapSampling(registry.allocations);
+    });
+    c.onShutdown(async () => {
+      await release?.();
+      release = undefined;
+    });
+    return true;
+  });
   if (config.blockRate > 0) {
     // Block profiling is process-wide: one rate, whichever listener serves it.
     const previous = registry.blockRate;

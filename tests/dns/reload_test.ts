@@ -109,7 +109,7 @@ Deno.test("a failed reload keeps the old configuration and leaks no listener", a
     await waitFor("start", () => server.stdout().includes("coredeno-"));
 
     // A Corefile that does not load.
-    Deno.writeTextFileSync(
+    await Deno.writeTextFile(
       `${files.dir}/Corefile`,
       `.:${dns} {\n    whoami\n    pprof /foo\n}\n`,
     );
@@ -131,7 +131,7 @@ Deno.test("a failed reload keeps the old configuration and leaks no listener", a
     await serving();
 
     // A Corefile that loads, opens a new pprof listener, then cannot bind DNS.
-    Deno.writeTextFileSync(
+    await Deno.writeTextFile(
       `${files.dir}/Corefile`,
       `.:${dns} {\n    whoami\n    pprof 127.0.0.1:${pprof2}\n}\n` +
         `example.org:${busy.addr.port} {\n    whoami\n}\n`,
@@ -155,7 +155,7 @@ Deno.test("a failed reload keeps the old configuration and leaks no listener", a
     await serving();
 
     // A good Corefile moves pprof: the old address closes, the new serves.
-    Deno.writeTextFileSync(
+    await Deno.writeTextFile(
       `${files.dir}/Corefile`,
       `.:${dns} {\n    whoami\n    pprof 127.0.0.1:${pprof2}\n}\n`,
     );
@@ -224,7 +224,7 @@ Deno.test("the reload plugin restarts on a changed Corefile and logs its SHA512"
     );
     assert.equal(shas().length, 1);
 
-    Deno.writeTextFileSync(
+    await Deno.writeTextFile(
       corefile,
       `.:${dns} {\n    whoami\n    reload 2s 0\n}\nexample.org:${dns2} {\n    whoami\n}\n`,
     );
@@ -233,7 +233,7 @@ Deno.test("the reload plugin restarts on a changed Corefile and logs its SHA512"
     const q = await udpQuery(dns2, queryMessage("example.org.", "A"));
     assert.equal(q.reply.rcode, RCODE.NOERROR);
 
-    Deno.writeTextFileSync(
+    await Deno.writeTextFile(
       corefile,
       `.:${dns} {\n    whoami\n    reload 2s 0\n`,
     );
@@ -246,7 +246,7 @@ Deno.test("the reload plugin restarts on a changed Corefile and logs its SHA512"
       10000,
     );
 
-    Deno.writeTextFileSync(
+    await Deno.writeTextFile(
       corefile,
       `.:${dns} {\n    whoami\n    reload 2s 0\n}\nexample.org:${busy.addr.port} {\n    whoami\n}\n`,
     );

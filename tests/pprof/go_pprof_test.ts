@@ -1,7 +1,12 @@
 /** The real client: `go tool pprof` from Debian's golang-go against a running coredeno. */
 
 import assert from "node:assert/strict";
-import { freePort, goAvailable, startCoredeno } from "../_helpers.ts";
+import {
+  freePort,
+  goAvailable,
+  startCoredeno,
+  startWorkload,
+} from "../_helpers.ts";
 
 const hasGo = goAvailable();
 
@@ -48,6 +53,134 @@ Deno.test({
     } finally {
       await server.stop();
       server.cleanup();
+    }
+  },
+});
+
+/**
+ * A recording HTTP proxy in front of `upstream`: `go tool pprof` talks to
+ * it, and the test sees every path the client asked for (no /symbol).
+ */
+function recordingProxy(upstream: string) {
+  const paths: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const url = new URL(request.url);
+      paths.push(`${request.method} ${url.pathname}${url.search}`);
+      return fetch(`${upstream}${url.pathname}${url.search}`, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        signal: request.signal,
+      });
+    },
+  );
+  return {
+    paths,
+    base: `http://127.0.0.1:${server.addr.port}`,
+    close: () => server.shutdown(),
+  };
+}
+
+/** The 1-based line of `needle` in the workload fixture's TypeScript source. */
+function fixtureLine(needle: string): number {
+  const source = Deno.readTextFileSync(
+    new URL("fixtures/workload.ts", import.meta.url),
+  );
+  return source.split("\n").findIndex((line) => line.includes(needle)) + 1;
+}
+
+Deno.test({
+  name:
+    "go tool pprof reads CPU and heap profiles of a running workload, with TypeScript lines",
+  ignore: !hasGo,
+  async fn(t) {
+    const workload = await startWorkload();
+    const proxy = recordingProxy(workload.base);
+    const hostPort = proxy.base.replace("http://", "");
+    try {
+      await t.step(
+        "-top -seconds 2 HOST:PORT names the hot function",
+        async () => {
+          const result = await goToolPprof(["-top", "-seconds", "2", hostPort]);
+          assert.equal(result.code, 0, result.stderr);
+          assert.match(
+            result.stderr,
+            /Fetching profile over HTTP from http:\/\/127\.0\.0\.1:\d+\/debug\/pprof\/profile\?seconds=2/,
+          );
+          assert.match(result.stdout, /^Type: cpu$/m);
+          assert.match(result.stdout, /Duration: 2/);
+          const top = result.stdout.split("\n").find((line) =>
+            /\d+(\.\d+)?%\s+\S/.test(line) && !/Showing/.test(line)
+          );
+          assert.match(top ?? "", / alpha$/, result.stdout);
+        },
+      );
+
+      await t.step(
+        "-raw on CPU shows alpha at its TypeScript line",
+        async () => {
+          const result = await goToolPprof([
+            "-raw",
+            `${proxy.base}/debug/pprof/profile?seconds=1`,
+          ]);
+          assert.equal(result.code, 0, result.stderr);
+          const line = fixtureLine("export function alpha()");
+          assert.match(
+            result.stdout,
+            new RegExp(` alpha \\S*workload\\.ts:${line}(\\s|$)`, "m"),
+            result.stdout,
+          );
+        },
+      );
+
+      await t.step(
+        "-raw and -traces on heap name the allocating function",
+        async () => {
+          const raw = await goToolPprof([
+            "-raw",
+            `${proxy.base}/debug/pprof/heap`,
+          ]);
+          assert.equal(raw.code, 0, raw.stderr);
+          assert.match(raw.stdout, /PeriodType: space bytes/);
+          assert.match(
+            raw.stdout,
+            /inuse_objects\/count inuse_space\/bytes\[dflt\]|inuse_space\/bytes/,
+          );
+          assert.match(raw.stdout, / retainMemory /);
+          const traces = await goToolPprof([
+            "-traces",
+            `${proxy.base}/debug/pprof/heap`,
+          ]);
+          assert.equal(traces.code, 0, traces.stderr);
+          assert.match(traces.stdout, /-----------\+-------/);
+          assert.match(traces.stdout, /retainMemory/);
+        },
+      );
+
+      await t.step(
+        "a bad seconds surfaces as the server's Go-style 400",
+        async () => {
+          const result = await goToolPprof([
+            "-top",
+            `${proxy.base}/debug/pprof/heap?seconds=abc`,
+          ]);
+          assert.equal(result.code, 1);
+          assert.match(
+            result.stderr,
+            /server response: 400 Bad Request - invalid value for "seconds" - must be a positive integer/,
+          );
+        },
+      );
+
+      await t.step("no request ever reached /debug/pprof/symbol", () => {
+        assert.ok(proxy.paths.length >= 5, proxy.paths.join("\n"));
+        assert.deepEqual(proxy.paths.filter((p) => p.includes("/symbol")), []);
+      });
+    } finally {
+      await proxy.close();
+      await workload.stop();
     }
   },
 });

@@ -67,7 +67,13 @@ Deno.test("pprof HTTP surface answers as Go's net/http/pprof", async (t) => {
             ),
           ]
             .map((m) => m[1]);
-          assert.deepEqual(names, ["cmdline", "symbol"]);
+          assert.deepEqual(names, [
+            "allocs",
+            "cmdline",
+            "heap",
+            "profile",
+            "symbol",
+          ]);
           assert.match(html, /Profile Descriptions:/);
           assert.match(
             html,
@@ -119,7 +125,8 @@ Deno.test("pprof HTTP surface answers as Go's net/http/pprof", async (t) => {
             "%3Cscript%3Escripty%3Cscript%3E",
             "cmdline/",
             "cmdline/x",
-            "heap",
+            "heap/",
+            "heap/x",
           ]
         ) {
           const response = await fetch(
