@@ -20,6 +20,7 @@ import type {
   TimeProfile,
   TimeProfileNode,
 } from "@datadog/pprof/out/src/v8-types.js";
+import { asOwnPause } from "./block.ts";
 import type { CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
 import { post } from "./inspector.ts";
 import {
@@ -93,11 +94,15 @@ export function startCpuCapture(intervalMicros: number): CpuCapture {
   const startNanos = nowNanos();
   let started: Promise<unknown>;
   try {
-    started = Promise.all([
-      post("Profiler.enable"),
-      post("Profiler.setSamplingInterval", { interval }),
-      post("Profiler.start"),
-    ]);
+    // Deno runs the commands here and now; the block profile must not book
+    // the pause of Profiler.start to the application.
+    started = asOwnPause(() =>
+      Promise.all([
+        post("Profiler.enable"),
+        post("Profiler.setSamplingInterval", { interval }),
+        post("Profiler.start"),
+      ])
+    );
   } catch (error) {
     busy = false;
     throw error;
@@ -108,8 +113,8 @@ export function startCpuCapture(intervalMicros: number): CpuCapture {
       stopping ??= (async () => {
         try {
           await started;
-          const { profile } = await post<{ profile: CdpCpuProfile }>(
-            "Profiler.stop",
+          const { profile } = await asOwnPause(() =>
+            post<{ profile: CdpCpuProfile }>("Profiler.stop")
           );
           const used = process.cpuUsage(cpu0);
           return {
@@ -182,7 +187,7 @@ export async function cpuProfileToPprof(
   options: { mapper?: LocationMapper } = {},
 ): Promise<Profile> {
   const { profile: cdp } = raw;
-  const { root, tally, scripts } = toTimeTree(cdp, "cpu");
+  const { root, tally, scripts } = asOwnPause(() => toTimeTree(cdp, "cpu"));
   const maps = await prepareSourceMaps(scripts);
   const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
   const periodNanos = Math.round(
@@ -190,7 +195,9 @@ export async function cpuProfileToPprof(
       ? elapsedMicros * 1000 / tally.total
       : raw.intervalMicros * 1000,
   );
-  const p = serialize(root, cdp, options.mapper ?? maps.mapper);
+  const p = asOwnPause(() =>
+    serialize(root, cdp, options.mapper ?? maps.mapper)
+  );
   for (const s of p.sample) {
     const hits = int64(s.value[0]);
     s.value = [hits, hits * periodNanos];

@@ -21,6 +21,19 @@ export {
   startHeapSampling,
   stopHeapSampling,
 } from "./heap.ts";
+export {
+  BLOCK_CHUNK_MS,
+  BLOCK_FLOOR_MS,
+  BLOCK_SAMPLING_INTERVAL_MICROS,
+  BLOCK_TICK_MS,
+  blockProfile,
+  blockProfileCount,
+  blockProfileRate,
+  noteProfilerPause,
+  startBlockProfiling,
+  stopBlockProfiling,
+} from "./block.ts";
+export { captureTrace, TraceBusyError } from "./trace.ts";
 export { encodeProfile, encodeProfileSync } from "./encode.ts";
 export { deltaProfile } from "./delta.ts";
 export { heapProfileText } from "./text.ts";

@@ -14,6 +14,13 @@ import {
   symbolEndpoint,
 } from "./handler.ts";
 import { cpuProfileEndpoint, heapEndpoint } from "./profiles.ts";
+import {
+  blockEndpoint,
+  goroutineEndpoint,
+  mutexEndpoint,
+  threadcreateEndpoint,
+  traceEndpoint,
+} from "./runtime.ts";
 import type { PprofConfig } from "./setup.ts";
 
 export interface ListenerOptions {
@@ -22,13 +29,18 @@ export interface ListenerOptions {
 }
 
 /** Every endpoint this build serves, in no particular order (the index sorts). */
-export function pprofEndpoints(_options: ListenerOptions): Endpoint[] {
+export function pprofEndpoints(options: ListenerOptions): Endpoint[] {
   return [
     cmdlineEndpoint,
     symbolEndpoint,
     cpuProfileEndpoint,
     heapEndpoint("heap"),
     heapEndpoint("allocs"),
+    blockEndpoint(options),
+    goroutineEndpoint,
+    mutexEndpoint,
+    threadcreateEndpoint,
+    traceEndpoint,
   ];
 }
 

@@ -28,19 +28,19 @@ const MAX_HZ = 1000;
 export const MAX_SECONDS = 3600;
 
 /** Go's `strconv.ParseInt(s, 10, 64)`: optional sign, decimal digits. */
-function parseGoInt(text: string | null): number | undefined {
+export function parseGoInt(text: string | null): number | undefined {
   if (text === null || !/^[+-]?\d+$/.test(text)) return undefined;
   const value = Number(text);
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
 /** Go reads `debug` and `gc` with Atoi and ignores errors: junk means 0. */
-function intParam(url: URL, name: string): number {
+export function intParam(url: URL, name: string): number {
   return parseGoInt(url.searchParams.get(name)) ?? 0;
 }
 
 /** Resolves after `ms`, or at once (false) when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve(false);
     const timer = setTimeout(() => {
@@ -141,7 +141,7 @@ function heapDescription(name: "heap" | "allocs"): string {
 }
 
 /** Go's `serveDeltaProfile`, checks in Go's order. */
-async function serveDelta(
+export async function serveDelta(
   name: string,
   url: URL,
   secondsText: string,

@@ -15,6 +15,7 @@ import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
 import type { HttpListener } from "../../lib/net/http_listeners.ts";
 import { startPprofListener } from "./listener.ts";
+import { holdBlockProfiling } from "./blocking.ts";
 import { holdHeapSampling } from "./sampling.ts";
 
 export const DEFAULT_ADDRESS = "localhost:6053";
@@ -123,6 +124,19 @@ export function setup(c: Controller): void {
     let release: (() => Promise<void>) | undefined;
     c.onStartup(async () => {
       release = await holdHeapSampling(registry.allocations);
+    });
+    c.onShutdown(async () => {
+      await release?.();
+      release = undefined;
+    });
+    return true;
+  });
+  // One stall detector for the configuration, when any block asks for it.
+  c.shared("pprof.block", () => {
+    let release: (() => Promise<void>) | undefined;
+    c.onStartup(() => {
+      const rate = registry.blockRate?.rate ?? 0;
+      if (rate > 0) release = holdBlockProfiling(rate);
     });
     c.onShutdown(async () => {
       await release?.();

@@ -69,10 +69,15 @@ Deno.test("pprof HTTP surface answers as Go's net/http/pprof", async (t) => {
             .map((m) => m[1]);
           assert.deepEqual(names, [
             "allocs",
+            "block",
             "cmdline",
+            "goroutine",
             "heap",
+            "mutex",
             "profile",
             "symbol",
+            "threadcreate",
+            "trace",
           ]);
           assert.match(html, /Profile Descriptions:/);
           assert.match(

@@ -1,0 +1,581 @@
+/**
+ * The event-loop stall ("block") profile: which JavaScript held the event
+ * loop while everything else waited. Go's block profile answers "where do my
+ * goroutines wait?"; in a single-threaded event loop everything waits for
+ * whatever runs, so a "contention" here is one event-loop stall and its
+ * delay is how late the loop got to its next callback.
+ *
+ * How (feasibility.md §5; `monitorEventLoopDelay` does not work in Deno
+ * 2.9.6):
+ * - a `setInterval` lag monitor ticks every {@link BLOCK_TICK_MS} ms; a tick
+ *   that comes at least {@link BLOCK_FLOOR_MS} ms late closes a stall window
+ *   [previous tick, this tick] whose delay is the lateness;
+ * - V8's CPU profiler samples every millisecond meanwhile, on an inspector
+ *   session of its own (so `/debug/pprof/profile` captures still run), and
+ *   is restarted in chunks of {@link BLOCK_CHUNK_MS} ms so each
+ *   `Profiler.stop` pause stays short;
+ * - each window is mapped onto V8's clock and its delay is split across the
+ *   non-idle stacks sampled inside it; the contention goes to the stack with
+ *   most samples.
+ *
+ * Our own profiler pauses (`Profiler.start`/`stop`, building profiles) are
+ * not the application's stalls: they are noted with
+ * {@link noteProfilerPause} and subtracted from any window they overlap.
+ *
+ * Rate (Go's `SetBlockProfileRate`): stalls of at least `rate` ns are always
+ * recorded; shorter ones with probability d/rate, chosen by systematic
+ * sampling (an accumulator of delays with a random start), and recorded with
+ * values scaled by rate/d so totals stay unbiased (Go does not scale; here
+ * totals are the point). Systematic sampling has Go's inclusion probability
+ * but a bounded error: the total is never off by more than one `rate`.
+ * The floor: stalls shorter than {@link BLOCK_FLOOR_MS} ms are not seen at
+ * all, whatever the rate.
+ */
+
+import { Session } from "node:inspector";
+import { fileURLToPath } from "node:url";
+import type { Profile } from "pprof-format";
+import { serializeTimeProfile } from "@datadog/pprof/out/src/profile-serializer.js";
+import type {
+  TimeProfile,
+  TimeProfileNode,
+} from "@datadog/pprof/out/src/v8-types.js";
+import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
+import {
+  addComment,
+  fillFilenames,
+  int64,
+  nowNanos,
+  setSampleTypes,
+} from "./pprof.ts";
+import { type LocationMapper, prepareSourceMaps } from "./sourcemap.ts";
+
+/** The lag monitor's tick. */
+export const BLOCK_TICK_MS = 5;
+/** The shortest stall the monitor reports (about two ticks). */
+export const BLOCK_FLOOR_MS = 10;
+/** CPU sampling interval while block profiling runs. */
+export const BLOCK_SAMPLING_INTERVAL_MICROS = 1000;
+/** The profiler is restarted this often, to bound each `Profiler.stop` pause. */
+export const BLOCK_CHUNK_MS = 10_000;
+
+/** Frame for stall time no JavaScript sample accounts for. */
+export const BLOCK_NATIVE_FRAME = "[native: Deno runtime/non-JS]";
+const NATIVE_FILE = "[deno]";
+
+// ---------------------------------------------------------------------------
+// Our own pauses.
+
+interface Span {
+  /** performance.now() ms */
+  start: number;
+  end: number;
+}
+
+const pauses: Span[] = [];
+
+/**
+ * Records that this package held the event loop from `start` to `end`
+ * (`performance.now()` ms), so the block profile does not book it to the
+ * application. Cheap; a no-op when no stall detector runs.
+ */
+export function noteProfilerPause(start: number, end: number): void {
+  if (lagMonitors === 0) return;
+  if (end - start < 0.5) return;
+  pauses.push({ start, end });
+  const horizon = end - 2 * BLOCK_CHUNK_MS - 60_000;
+  while (pauses.length > 0 && pauses[0]!.end < horizon) pauses.shift();
+}
+
+/** How much of [start, end] our own pauses cover, ms. */
+export function ownPauseOverlap(start: number, end: number): number {
+  let covered = 0;
+  for (const p of pauses) {
+    const s = Math.max(start, p.start);
+    const e = Math.min(end, p.end);
+    if (e > s) covered += e - s;
+  }
+  return Math.min(covered, end - start);
+}
+
+/** Runs `fn` (synchronous) and notes its duration as our own pause. */
+export function asOwnPause<T>(fn: () => T): T {
+  const t0 = performance.now();
+  try {
+    return fn();
+  } finally {
+    noteProfilerPause(t0, performance.now());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Stall windows, shared with trace.ts.
+
+/** One detected stall: the loop was late by `lagMs`; window in perf ms. */
+export interface Stall extends Span {
+  lagMs: number;
+}
+
+/** Lag monitors running now (block profiling, trace captures). */
+let lagMonitors = 0;
+
+/**
+ * A lag monitor: calls `onStall` for every tick at least `floorMs` late,
+ * with our own pauses subtracted. Returns the stop function and a `check`
+ * that measures up to now (used before our own pauses).
+ */
+export function startLagMonitor(
+  onStall: (stall: Stall) => void,
+  onOwnPause: () => void = () => {},
+  floorMs = BLOCK_FLOOR_MS,
+): { stop(): void; check(): void; reset(): void } {
+  let last = performance.now();
+  const check = () => {
+    const now = performance.now();
+    const window = now - last;
+    last = now;
+    const late = window - BLOCK_TICK_MS;
+    if (late < floorMs) return;
+    const lag = late - ownPauseOverlap(now - window, now);
+    if (lag >= floorMs) onStall({ start: now - window, end: now, lagMs: lag });
+    else onOwnPause();
+  };
+  const timer = setInterval(check, BLOCK_TICK_MS);
+  Deno.unrefTimer(timer);
+  lagMonitors++;
+  let stopped = false;
+  return {
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      lagMonitors--;
+      clearInterval(timer);
+    },
+    check,
+    reset: () => {
+      last = performance.now();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// A private inspector session: V8 runs several CPU profiles at once, one per
+// session, so this one does not take the `/debug/pprof/profile` lock.
+
+/** Opens a session of its own, with a `post` that keeps the loop alive. */
+export function privateSession(): {
+  post<T>(method: string, params?: Record<string, unknown>): Promise<T>;
+  /** Dispatches now (Deno runs commands synchronously); answer later. */
+  send<T>(method: string, params?: Record<string, unknown>): Promise<T>;
+  close(): void;
+} {
+  const session = new Session();
+  session.connect();
+  const send = <T>(method: string, params: Record<string, unknown> = {}) => {
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    return new Promise<T>((resolve, reject) => {
+      try {
+        session.post(
+          method,
+          params,
+          (error: Error | null, result?: unknown) => {
+            clearInterval(keepAlive);
+            if (error) reject(error);
+            else resolve(result as T);
+          },
+        );
+      } catch (error) {
+        clearInterval(keepAlive);
+        reject(error);
+      }
+    });
+  };
+  return { post: send, send, close: () => session.disconnect() };
+}
+
+// ---------------------------------------------------------------------------
+// Cumulative records.
+
+interface StackRecord {
+  frames: CallFrame[];
+  contentions: number;
+  delayNanos: number;
+}
+
+const records = new Map<string, StackRecord>();
+let recordedStalls = 0;
+let sampledOut = 0;
+let excludedOwn = 0;
+let everEnabled = false;
+let startedNanos = 0;
+
+function frameKey(f: CallFrame): string {
+  return `${f.scriptId}:${f.url}:${f.lineNumber}:${f.columnNumber}:${f.functionName}`;
+}
+
+function record(frames: CallFrame[], contentions: number, delayNanos: number) {
+  const key = frames.map(frameKey).join(";");
+  let r = records.get(key);
+  if (!r) {
+    r = { frames, contentions: 0, delayNanos: 0 };
+    records.set(key, r);
+  }
+  r.contentions += contentions;
+  r.delayNanos += delayNanos;
+}
+
+// ---------------------------------------------------------------------------
+// The running detector.
+
+interface Chunk {
+  /** perf ms just before `Profiler.start` (the clock anchor). */
+  anchor: number;
+  stalls: Stall[];
+}
+
+interface Monitor {
+  rate: number;
+  /** Systematic sampling accumulator, ns in [0, rate). */
+  acc: number;
+  chunk: Chunk;
+  chunkStarted: number;
+  lag: ReturnType<typeof startLagMonitor>;
+  session: ReturnType<typeof privateSession>;
+  /** Chunks stopped whose profiles are still being attributed. */
+  pending: Set<Promise<void>>;
+}
+
+let monitor: Monitor | undefined;
+
+/** Whether stall detection runs now, and at what rate (ns; 0 when off). */
+export function blockProfileRate(): number {
+  return monitor?.rate ?? 0;
+}
+
+/**
+ * Starts stall detection at `rate` ns (Go's meaning; 1 = every detectable
+ * stall), or changes the rate of the running detector. Cumulative records
+ * are kept across stop and start, as Go keeps them.
+ */
+export function startBlockProfiling(rate: number): void {
+  if (!Number.isSafeInteger(rate) || rate <= 0) {
+    throw new RangeError(
+      `block profile rate must be a positive integer, got ${rate}`,
+    );
+  }
+  if (monitor) {
+    if (monitor.rate !== rate) {
+      monitor.rate = rate;
+      monitor.acc = Math.random() * rate;
+    }
+    return;
+  }
+  if (!everEnabled) startedNanos = nowNanos();
+  everEnabled = true;
+  const session = privateSession();
+  session.send("Profiler.enable");
+  session.send("Profiler.setSamplingInterval", {
+    interval: BLOCK_SAMPLING_INTERVAL_MICROS,
+  });
+  const anchor = performance.now();
+  asOwnPause(() => session.send("Profiler.start"));
+  const m: Monitor = {
+    rate,
+    acc: Math.random() * rate,
+    chunk: { anchor, stalls: [] },
+    chunkStarted: anchor,
+    session,
+    pending: new Set(),
+    lag: startLagMonitor(
+      (stall) => monitor?.chunk.stalls.push(stall),
+      () => excludedOwn++,
+    ),
+  };
+  monitor = m;
+  // The rotation runs right after a tick, so its pause is inside no window.
+  const rotation = setInterval(() => {
+    if (monitor !== m) return;
+    if (performance.now() - m.chunkStarted >= BLOCK_CHUNK_MS) rotate(m);
+  }, 250);
+  Deno.unrefTimer(rotation);
+  stopRotation = () => clearInterval(rotation);
+}
+
+let stopRotation: () => void = () => {};
+
+/** Ends the current chunk and starts the next; attribution follows. */
+function rotate(m: Monitor, restart = true): Promise<void> {
+  m.lag.check(); // a stall that ended just now belongs to this chunk
+  const chunk = m.chunk;
+  const stopped = asOwnPause(() => {
+    const result = m.session.send<{ profile: CdpCpuProfile }>("Profiler.stop");
+    if (restart) {
+      const anchor = performance.now();
+      m.session.send("Profiler.setSamplingInterval", {
+        interval: BLOCK_SAMPLING_INTERVAL_MICROS,
+      });
+      m.session.send("Profiler.start");
+      m.chunk = { anchor, stalls: [] };
+      m.chunkStarted = anchor;
+    }
+    return result;
+  });
+  m.lag.reset(); // our pause is not the application's stall
+  const done = stopped.then(
+    ({ profile }) => asOwnPause(() => attribute(m, chunk, profile)),
+    () => {},
+  ).finally(() => m.pending.delete(done));
+  m.pending.add(done);
+  return done;
+}
+
+/** Splits each stall of `chunk` across the stacks sampled inside it. */
+function attribute(m: Monitor, chunk: Chunk, profile: CdpCpuProfile) {
+  if (chunk.stalls.length === 0) return;
+  const offset = profile.startTime - chunk.anchor * 1000;
+  const byId = new Map<number, CpuProfileNode>();
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  const times: number[] = new Array(samples.length);
+  let t = profile.startTime;
+  for (let i = 0; i < samples.length; i++) {
+    t += deltas[i] ?? 0;
+    times[i] = t;
+  }
+  const stackOf = (id: number): CallFrame[] | undefined => {
+    const frames: CallFrame[] = [];
+    let cur: number | undefined = id;
+    while (cur !== undefined) {
+      const n = byId.get(cur);
+      if (!n) break;
+      if (parent.has(cur)) frames.push(n.callFrame); // not the root
+      cur = parent.get(cur);
+    }
+    const leaf = frames[0];
+    if (!leaf || leaf.functionName === "(idle)") return undefined;
+    return frames.reverse(); // outermost first
+  };
+
+  let i = 0;
+  for (const stall of chunk.stalls) {
+    const from = stall.start * 1000 + offset;
+    const to = stall.end * 1000 + offset;
+    const counts = new Map<number, number>();
+    while (i < times.length && times[i]! <= from) i++;
+    for (let j = i; j < times.length && times[j]! <= to; j++) {
+      const id = samples[j]!;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    const stacks: { frames: CallFrame[]; hits: number }[] = [];
+    let hits = 0;
+    for (const [id, n] of counts) {
+      const frames = stackOf(id);
+      if (!frames) continue;
+      stacks.push({ frames, hits: n });
+      hits += n;
+    }
+    const delayNanos = stall.lagMs * 1e6;
+    // Go's rate, by systematic sampling.
+    let weight = 1;
+    if (delayNanos < m.rate) {
+      m.acc += delayNanos;
+      if (m.acc < m.rate) {
+        sampledOut++;
+        continue;
+      }
+      m.acc -= m.rate;
+      weight = m.rate / delayNanos;
+    }
+    recordedStalls++;
+    if (hits === 0) {
+      record([nativeFrame()], weight, delayNanos * weight);
+      continue;
+    }
+    stacks.sort((a, b) => b.hits - a.hits);
+    stacks.forEach((s, k) => {
+      record(
+        s.frames,
+        k === 0 ? weight : 0,
+        delayNanos * weight * s.hits / hits,
+      );
+    });
+  }
+}
+
+function nativeFrame(): CallFrame {
+  return {
+    functionName: BLOCK_NATIVE_FRAME,
+    scriptId: "0",
+    url: "",
+    lineNumber: -1,
+    columnNumber: -1,
+  };
+}
+
+/** Stops stall detection; what was recorded is kept. */
+export async function stopBlockProfiling(): Promise<void> {
+  const m = monitor;
+  if (!m) return;
+  monitor = undefined;
+  stopRotation();
+  m.lag.stop();
+  const last = rotate(m, false);
+  await Promise.all([last, ...m.pending]);
+  await m.session.post("Profiler.disable").catch(() => {});
+  m.session.close();
+}
+
+/**
+ * Waits until every stall detected so far is attributed: when the current
+ * chunk holds stalls, it is ended now (a short pause of our own).
+ */
+async function flush(): Promise<void> {
+  const m = monitor;
+  if (!m) return;
+  m.lag.check();
+  if (m.chunk.stalls.length > 0) rotate(m);
+  await Promise.all([...m.pending]);
+}
+
+/**
+ * The cumulative block profile since stall detection first started:
+ * `contentions/count` and `delay/nanoseconds` (period type
+ * `contentions/count`, period 1, as Go). Stalls detected up to now are
+ * included. With detection never started, a valid empty profile.
+ */
+export async function blockProfile(): Promise<Profile> {
+  await flush();
+  const scripts = new Map<string, string>();
+  for (const r of records.values()) {
+    for (const f of r.frames) if (f.url) scripts.set(f.scriptId, f.url);
+  }
+  const maps = await prepareSourceMaps(
+    [...scripts].map(([scriptId, url]) => ({ scriptId, url })),
+  );
+  const list = [...records.values()].filter((r) =>
+    Math.round(r.contentions) > 0 || Math.round(r.delayNanos) > 0
+  );
+  const { root, values } = toTree(list);
+  const p = serialize(root, maps.mapper);
+  for (const s of p.sample) {
+    const v = values[int64(s.value[0]) - 1];
+    s.value = v
+      ? [Math.round(v.contentions), Math.round(v.delayNanos)]
+      : [0, 0];
+  }
+  p.sample = p.sample.filter((s) => s.value.some((v) => int64(v) !== 0));
+  setSampleTypes(
+    p,
+    [["contentions", "count"], ["delay", "nanoseconds"]],
+    ["contentions", "count"],
+  );
+  p.period = 1;
+  p.timeNanos = nowNanos();
+  p.durationNanos = everEnabled ? Math.max(0, nowNanos() - startedNanos) : 0;
+  fillFilenames(p);
+  const rate = blockProfileRate();
+  addComment(
+    p,
+    `coredeno: event-loop stalls (a contention = one stall of the event loop; delay = how late the loop got to its next callback), ` +
+      (rate > 0 ? `rate ${rate}ns` : "stall detection off") +
+      `; stalls under ${BLOCK_FLOOR_MS}ms are not detected; shorter-than-rate stalls sampled with probability d/rate and scaled by rate/d`,
+  );
+  addComment(
+    p,
+    `coredeno: ${recordedStalls} stalls recorded, ${sampledOut} skipped by rate sampling, ${excludedOwn} were the profiler's own pauses`,
+  );
+  for (const line of maps.unmapped) addComment(p, `raw JS positions: ${line}`);
+  return p;
+}
+
+/** Number of distinct stacks in the cumulative block profile. */
+export function blockProfileCount(): number {
+  let n = 0;
+  for (const r of records.values()) {
+    if (Math.round(r.contentions) > 0 || Math.round(r.delayNanos) > 0) n++;
+  }
+  return n;
+}
+
+/**
+ * Records → the serializer's tree. Each record's leaf carries a hit count
+ * equal to its 1-based index, so values can be put back after serializing.
+ */
+function toTree(list: StackRecord[]): {
+  root: TimeProfileNode;
+  values: StackRecord[];
+} {
+  const root: TimeProfileNode = {
+    name: "(root)",
+    scriptName: "",
+    hitCount: 0,
+    children: [],
+  };
+  const childIndex = new Map<TimeProfileNode, Map<string, TimeProfileNode>>();
+  const values: StackRecord[] = [];
+  for (const r of list) {
+    let node = root;
+    r.frames.forEach((f, depth) => {
+      let kids = childIndex.get(node);
+      if (!kids) childIndex.set(node, kids = new Map());
+      const key = frameKey(f);
+      let child = kids.get(key);
+      if (!child) {
+        child = convertFrame(f, depth);
+        node.children.push(child);
+        kids.set(key, child);
+      }
+      node = child;
+    });
+    if (node === root) continue;
+    if (node.hitCount > 0) {
+      // the same stack twice cannot happen (records are keyed by stack)
+      continue;
+    }
+    values.push(r);
+    node.hitCount = values.length;
+  }
+  return { root, values };
+}
+
+function convertFrame(f: CallFrame, depth: number): TimeProfileNode {
+  let name = f.functionName;
+  if (depth === 0) {
+    if (name === "(program)") name = "[program]";
+    else if (name === "(garbage collector)") name = "[gc]";
+  }
+  if (name === BLOCK_NATIVE_FRAME) {
+    return {
+      name,
+      scriptName: NATIVE_FILE,
+      scriptId: 0,
+      lineNumber: 0,
+      columnNumber: 0,
+      hitCount: 0,
+      children: [],
+    };
+  }
+  return {
+    name: name || "(anonymous)",
+    scriptName: f.url.startsWith("file://") ? fileURLToPath(f.url) : f.url,
+    scriptId: Number(f.scriptId),
+    lineNumber: f.lineNumber >= 0 ? f.lineNumber + 1 : 0,
+    columnNumber: f.columnNumber >= 0 ? f.columnNumber + 1 : 0,
+    hitCount: 0,
+    children: [],
+  };
+}
+
+function serialize(root: TimeProfileNode, mapper: LocationMapper): Profile {
+  const prof: TimeProfile = { startTime: 0, endTime: 0, topDownRoot: root };
+  return serializeTimeProfile(
+    prof,
+    1,
+    mapper as Parameters<typeof serializeTimeProfile>[2],
+  ) as unknown as Profile;
+}

@@ -1,0 +1,265 @@
+/**
+ * A Chrome DevTools trace of the next N seconds (`/debug/pprof/trace`): what
+ * Perfetto, chrome://tracing and DevTools' Performance panel load. Not Go's
+ * execution trace (that format is Go-runtime specific).
+ *
+ * Contents (timestamps in V8's clock, µs; feasibility.md §6, format "A"):
+ * - `Profile` + `ProfileChunk` events: V8 CPU samples every
+ *   {@link TRACE_INTERVAL_MICROS} µs, which DevTools turns into a flame chart;
+ * - `RunTask` complete events, one per run of consecutive non-idle samples
+ *   (the loop busy with JavaScript);
+ * - `GC` complete events for runs of V8's `(garbage collector)` samples;
+ * - `EventLoopStall` complete events from a lag monitor, the loop held for
+ *   at least {@link BLOCK_FLOOR_MS} ms (args: how late it got).
+ *
+ * No `TracingStartedInBrowser` event: DevTools would take the trace for a
+ * web page's and drop this process. Runs on an inspector session of its
+ * own, so it overlaps CPU captures and block profiling; one trace at a time.
+ */
+
+import {
+  asOwnPause,
+  BLOCK_FLOOR_MS,
+  privateSession,
+  type Stall,
+  startLagMonitor,
+} from "./block.ts";
+import type { CdpCpuProfile } from "./inspector.ts";
+
+/** Sampling interval of traces: finer than profiles, for a short window. */
+export const TRACE_INTERVAL_MICROS = 250;
+
+/** Thrown when a trace is asked for while another one runs. */
+export class TraceBusyError extends Error {
+  constructor() {
+    super("tracing already in use");
+    this.name = "TraceBusyError";
+  }
+}
+
+let busy = false;
+
+/** One Trace Event Format event. */
+export interface TraceEvent {
+  name: string;
+  cat: string;
+  ph: string;
+  ts: number;
+  pid: number;
+  tid: number;
+  dur?: number;
+  id?: string;
+  args?: Record<string, unknown>;
+}
+
+/** The whole trace document. */
+export interface Trace {
+  traceEvents: TraceEvent[];
+  metadata: Record<string, unknown>;
+}
+
+const TID = 1;
+const CPU_CAT = "disabled-by-default-v8.cpu_profiler";
+const TIMELINE_CAT = "disabled-by-default-devtools.timeline";
+
+/**
+ * Traces the next `durationMillis` (or until `signal` aborts; then what was
+ * collected). Throws `TraceBusyError` when a trace runs.
+ */
+export async function captureTrace(options: {
+  durationMillis: number;
+  signal?: AbortSignal;
+  intervalMicros?: number;
+}): Promise<Trace> {
+  if (busy) throw new TraceBusyError();
+  busy = true;
+  const interval = options.intervalMicros ?? TRACE_INTERVAL_MICROS;
+  const session = privateSession();
+  const stalls: Stall[] = [];
+  const lag = startLagMonitor((s) => stalls.push(s));
+  try {
+    session.send("Profiler.enable");
+    session.send("Profiler.setSamplingInterval", { interval });
+    const anchor = performance.now();
+    const startWall = Date.now();
+    const started = asOwnPause(() => session.send("Profiler.start"));
+    lag.reset();
+    await started;
+    await sleep(options.durationMillis, options.signal);
+    lag.check();
+    const stopped = asOwnPause(() =>
+      session.send<{ profile: CdpCpuProfile }>("Profiler.stop")
+    );
+    lag.stop();
+    const { profile } = await stopped;
+    return asOwnPause(() =>
+      buildTrace(profile, anchor, stalls, {
+        startWall,
+        intervalMicros: interval,
+        requestedMillis: options.durationMillis,
+      })
+    );
+  } finally {
+    lag.stop();
+    await session.post("Profiler.disable").catch(() => {});
+    session.close();
+    busy = false;
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The trace document for one CPU profile and the stalls seen meanwhile. */
+export function buildTrace(
+  profile: CdpCpuProfile,
+  anchorPerfMillis: number,
+  stalls: readonly Stall[],
+  info: { startWall: number; intervalMicros: number; requestedMillis: number },
+): Trace {
+  const pid = Deno.pid;
+  const base = { pid, tid: TID };
+  const offset = profile.startTime - anchorPerfMillis * 1000;
+  const events: TraceEvent[] = [
+    {
+      ...base,
+      name: "process_name",
+      cat: "__metadata",
+      ph: "M",
+      ts: 0,
+      args: { name: `coredeno (Deno ${Deno.version.deno})` },
+    },
+    {
+      ...base,
+      name: "thread_name",
+      cat: "__metadata",
+      ph: "M",
+      ts: 0,
+      args: { name: "main (JavaScript)" },
+    },
+  ];
+
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) {
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const nodes = profile.nodes.map((n) => ({
+    id: n.id,
+    callFrame: n.callFrame,
+    ...(parent.has(n.id) ? { parent: parent.get(n.id) } : {}),
+  }));
+  const samples = profile.samples ?? [];
+  const timeDeltas = profile.timeDeltas ?? [];
+  events.push({
+    ...base,
+    name: "Profile",
+    cat: CPU_CAT,
+    ph: "P",
+    id: "0x1",
+    ts: profile.startTime,
+    args: { data: { startTime: profile.startTime } },
+  });
+  events.push({
+    ...base,
+    name: "ProfileChunk",
+    cat: CPU_CAT,
+    ph: "P",
+    id: "0x1",
+    ts: profile.startTime,
+    args: {
+      data: {
+        cpuProfile: { nodes, samples },
+        timeDeltas,
+        endTime: profile.endTime,
+      },
+    },
+  });
+
+  // Busy runs and GC runs, from consecutive samples.
+  const kind = new Map<number, "idle" | "gc" | "js">();
+  for (const n of profile.nodes) {
+    const name = n.callFrame.functionName;
+    kind.set(
+      n.id,
+      name === "(idle)" || name === "(root)"
+        ? "idle"
+        : name === "(garbage collector)"
+        ? "gc"
+        : "js",
+    );
+  }
+  let t = profile.startTime;
+  let busyStart: number | undefined;
+  let gcStart: number | undefined;
+  let last = t;
+  const close = (
+    what: "busy" | "gc",
+    start: number | undefined,
+    end: number,
+  ) => {
+    if (start === undefined) return;
+    events.push({
+      ...base,
+      name: what === "busy" ? "RunTask" : "GC",
+      cat: what === "busy" ? TIMELINE_CAT : "v8,coredeno",
+      ph: "X",
+      ts: start,
+      dur: Math.max(1, end - start),
+      args: what === "busy" ? {} : { source: "sampled" },
+    });
+  };
+  for (let i = 0; i < samples.length; i++) {
+    t += timeDeltas[i] ?? 0;
+    const k = kind.get(samples[i]!) ?? "js";
+    if (k !== "idle") busyStart ??= last;
+    else if (busyStart !== undefined) {
+      close("busy", busyStart, last);
+      busyStart = undefined;
+    }
+    if (k === "gc") gcStart ??= last;
+    else if (gcStart !== undefined) {
+      close("gc", gcStart, last);
+      gcStart = undefined;
+    }
+    last = t;
+  }
+  close("busy", busyStart, last);
+  close("gc", gcStart, last);
+
+  for (const s of stalls) {
+    const ts = Math.max(profile.startTime, s.start * 1000 + offset);
+    const end = Math.min(profile.endTime, s.end * 1000 + offset);
+    if (end <= ts) continue;
+    events.push({
+      ...base,
+      name: "EventLoopStall",
+      cat: "coredeno",
+      ph: "X",
+      ts,
+      dur: end - ts,
+      args: { lateMs: Math.round(s.lagMs * 10) / 10 },
+    });
+  }
+  return {
+    traceEvents: events,
+    metadata: {
+      source: "coredeno /debug/pprof/trace",
+      "clock-domain": "V8 CPU profiler (CLOCK_MONOTONIC, microseconds)",
+      startTime: new Date(info.startWall).toISOString(),
+      requestedSeconds: info.requestedMillis / 1000,
+      samplingIntervalMicros: info.intervalMicros,
+      stallFloorMillis: BLOCK_FLOOR_MS,
+    },
+  };
+}

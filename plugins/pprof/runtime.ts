@@ -1,0 +1,233 @@
+/**
+ * Go's runtime profiles with their honest JavaScript meaning: `block` (event
+ * loop stalls), `goroutine` (JavaScript threads), `mutex` and `threadcreate`
+ * (valid profiles that say why they hold nothing), plus `trace` (a Chrome
+ * DevTools trace). Same parameters, headers and delta algorithm as Go's.
+ */
+
+import { Profile, StringTable } from "pprof-format";
+import {
+  BLOCK_FLOOR_MS,
+  blockProfile,
+  blockProfileCount,
+  captureTrace,
+  encodeProfile,
+  TraceBusyError,
+} from "../../lib/profile/mod.ts";
+import {
+  addComment,
+  addSyntheticSample,
+  int64,
+  nowNanos,
+  setSampleTypes,
+  str,
+} from "../../lib/profile/pprof.ts";
+import type { Endpoint } from "./handler.ts";
+import { goError, goProfile, goText } from "./http.ts";
+import type { ListenerOptions } from "./listener.ts";
+import { intParam, MAX_SECONDS, serveDelta } from "./profiles.ts";
+
+type Snapshot = () => Promise<Profile> | Profile;
+
+/** A named, delta-capable profile endpoint: snapshot, `debug=1` text, `seconds`. */
+function namedProfile(
+  name: string,
+  description: () => string,
+  snapshot: Snapshot,
+  count: () => number,
+): Endpoint {
+  return {
+    name,
+    get description() {
+      return description();
+    },
+    count,
+    async serve(_request, url, signal) {
+      const secondsText = url.searchParams.get("seconds");
+      if (secondsText !== null && secondsText !== "") {
+        return await serveDelta(
+          name,
+          url,
+          secondsText,
+          async () => await snapshot(),
+          signal,
+        );
+      }
+      const profile = await snapshot();
+      if (intParam(url, "debug") !== 0) {
+        return goText(profileText(name, profile));
+      }
+      return goProfile(await encodeProfile(profile), name);
+    },
+  };
+}
+
+/** An empty profile of the given types, with an explanation in its comments. */
+function emptyProfile(
+  types: [string, string][],
+  periodType: [string, string],
+  comments: string[],
+): Profile {
+  const p = new Profile({ stringTable: new StringTable() });
+  setSampleTypes(p, types, periodType);
+  p.period = 1;
+  p.timeNanos = nowNanos();
+  for (const c of comments) addComment(p, c);
+  return p;
+}
+
+const CONTENTION_TYPES: [string, string][] = [
+  ["contentions", "count"],
+  ["delay", "nanoseconds"],
+];
+
+/** `block`: event-loop stalls, or an empty profile when `block` is not configured. */
+export function blockEndpoint(options: ListenerOptions): Endpoint {
+  return namedProfile(
+    "block",
+    () =>
+      `Event-loop stalls: the JavaScript that held the event loop while every other callback waited. ` +
+      `A contention is one stall (the loop got to a due callback at least ${BLOCK_FLOOR_MS} ms late); ` +
+      `its delay is how late, split across the stacks sampled during it. ` +
+      (options.blockRate() > 0
+        ? `On, at rate ${options.blockRate()} ns: stalls that long are always recorded, shorter ones with probability delay/rate, scaled to stay unbiased.`
+        : `Off: add block to the pprof block of the Corefile to turn it on.`),
+    () =>
+      options.blockRate() > 0 ? blockProfile() : emptyProfile(
+        CONTENTION_TYPES,
+        ["contentions", "count"],
+        [
+          "coredeno: block profiling is off; `pprof { block [RATE] }` in the Corefile turns on event-loop stall detection",
+        ],
+      ),
+    () => options.blockRate() > 0 ? blockProfileCount() : 0,
+  );
+}
+
+/** `goroutine`: JavaScript threads. The main isolate runs all of this process's JavaScript. */
+export const goroutineEndpoint: Endpoint = namedProfile(
+  "goroutine",
+  () =>
+    "JavaScript threads: the main isolate, the one thread that runs this process's JavaScript " +
+    "(and serves this page, so its stack is not useful and is not shown). Pending async work " +
+    "is not a thread and is not counted; Web Workers are isolates this profile cannot see.",
+  () => {
+    const p = emptyProfile(
+      [["goroutine", "count"]],
+      ["goroutine", "count"],
+      [
+        "coredeno: one JavaScript thread (the main isolate); Web Workers are not visible to this profile",
+      ],
+    );
+    addSyntheticSample(p, MAIN_THREAD_FRAME, "[deno]", [1]);
+    return p;
+  },
+  () => 1,
+);
+
+export const MAIN_THREAD_FRAME = "[JavaScript main thread]";
+
+/** `mutex`: JavaScript in the main isolate takes no locks, so never contends for one. */
+export const mutexEndpoint: Endpoint = namedProfile(
+  "mutex",
+  () =>
+    "Always empty: JavaScript on the event loop takes no locks, so nothing holds a contended mutex. " +
+    "Time other work spent waiting for JavaScript is in the block profile.",
+  () =>
+    emptyProfile(CONTENTION_TYPES, ["contentions", "count"], [
+      "coredeno: JavaScript on the event loop takes no locks; see the block profile for event-loop stalls",
+    ]),
+  () => 0,
+);
+
+/** `threadcreate`: JavaScript creates no OS threads. */
+export const threadcreateEndpoint: Endpoint = namedProfile(
+  "threadcreate",
+  () =>
+    "Always empty: JavaScript creates no OS threads. Deno's runtime and V8 start theirs in Rust and C++, " +
+    "where no JavaScript stack created them (and counting them needs more than this process's permissions).",
+  () =>
+    emptyProfile([["threadcreate", "count"]], ["threadcreate", "count"], [
+      "coredeno: JavaScript creates no OS threads; Deno's and V8's own threads have no JavaScript creation stack",
+    ]),
+  () => 0,
+);
+
+/** Go's `trace` parameter: a float; missing, unparsable or ≤ 0 means 1. */
+function traceSeconds(text: string | null): number {
+  if (text === null || !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
+    return 1;
+  }
+  const value = Number(text);
+  return Number.isFinite(value) && value > 0 ? value : 1;
+}
+
+/** `trace?seconds=N`: a Chrome DevTools trace JSON of the next N seconds. */
+export const traceEndpoint: Endpoint = {
+  name: "trace",
+  description:
+    "A trace of the next N seconds (seconds GET parameter, default 1) as Chrome DevTools trace JSON, " +
+    "not Go's execution trace: CPU samples every 250 µs, busy runs of the event loop, sampled GC and " +
+    "event-loop stalls. Open trace.json in Perfetto (ui.perfetto.dev), chrome://tracing or DevTools' Performance panel.",
+  async serve(_request, url, signal) {
+    const seconds = traceSeconds(url.searchParams.get("seconds"));
+    if (seconds > MAX_SECONDS) {
+      return goError(
+        400,
+        `invalid value for "seconds" - must be at most ${MAX_SECONDS}`,
+      );
+    }
+    let trace;
+    try {
+      trace = await captureTrace({ durationMillis: seconds * 1000, signal });
+    } catch (error) {
+      if (error instanceof TraceBusyError) {
+        return goError(500, `Could not enable tracing: ${error.message}`);
+      }
+      throw error;
+    }
+    // Deno.serve gzips JSON for clients that accept it; saved, it is plain JSON.
+    return new Response(JSON.stringify(trace), {
+      headers: {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Type": "application/json",
+        "Content-Disposition": `attachment; filename="trace.json"`,
+      },
+    });
+  },
+};
+
+/**
+ * `debug=1`: the profile as readable text: a header naming the profile and
+ * its sample types, then one record per stack (values, then `#` lines from
+ * the innermost frame outwards), largest last value first.
+ */
+export function profileText(name: string, p: Profile): string {
+  const types = p.sampleType.map((v) => `${str(p, v.type)}/${str(p, v.unit)}`);
+  const functions = new Map(p.function.map((f) => [int64(f.id), f]));
+  const locations = new Map(p.location.map((l) => [int64(l.id), l]));
+  const samples = [...p.sample].sort((a, b) =>
+    int64(b.value.at(-1)) - int64(a.value.at(-1))
+  );
+  const total = (i: number) =>
+    p.sample.reduce((sum, s) => sum + int64(s.value[i]), 0);
+  const lines = [
+    `${name} profile: total ${types.map((_, i) => total(i)).join(" ")}`,
+    `# ${types.join(" ")}`,
+    ...p.comment.map((c) => `# ${str(p, c)}`),
+    "",
+  ];
+  for (const s of samples) {
+    lines.push(s.value.map((v) => String(int64(v))).join(" "));
+    for (const id of s.locationId) {
+      for (const line of locations.get(int64(id))?.line ?? []) {
+        const f = functions.get(int64(line.functionId));
+        const file = f ? str(p, f.filename) : "?";
+        const at = int64(line.line) > 0 ? `${file}:${int64(line.line)}` : file;
+        lines.push(`#\t${f ? str(p, f.name) : "?"}\t${at}`);
+      }
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}

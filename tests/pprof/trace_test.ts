@@ -1,0 +1,113 @@
+/**
+ * `/debug/pprof/trace?seconds=N`: a Chrome DevTools trace JSON of the window,
+ * from a process whose `blocker()` holds the loop ~200 ms once a second.
+ */
+
+import assert from "node:assert/strict";
+import { freePort, REPO, spawnScript, waitFor } from "../_helpers.ts";
+
+interface Event {
+  name: string;
+  ph: string;
+  ts: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  cat: string;
+  args?: Record<string, unknown>;
+}
+
+Deno.test("trace: DevTools trace JSON with samples, busy runs and stalls inside the window", async () => {
+  const port = freePort();
+  const server = spawnScript(
+    new URL("tests/pprof/fixtures/blocker.ts", REPO).pathname,
+    [""],
+    { PPROF_PORT: String(port), BLOCKS: "1000" },
+  );
+  const base = `http://127.0.0.1:${port}/debug/pprof`;
+  try {
+    await waitFor(
+      "the blocker to serve",
+      () => server.stdout().includes("ready "),
+    );
+    await waitFor("a first block", () => server.stdout().includes("blocked "));
+    const pending = fetch(`${base}/trace?seconds=2.5`);
+    // One trace at a time, with Go's error text.
+    await new Promise((r) => setTimeout(r, 200));
+    const busy = await fetch(`${base}/trace`);
+    assert.equal(busy.status, 500);
+    assert.equal(busy.headers.get("x-go-pprof"), "1");
+    assert.equal(
+      await busy.text(),
+      "Could not enable tracing: tracing already in use\n",
+    );
+
+    const response = await pending;
+    assert.equal(response.status, 200);
+    assert.equal(
+      response.headers.get("content-disposition"),
+      'attachment; filename="trace.json"',
+    );
+    assert.equal(response.headers.get("content-type"), "application/json");
+    const trace = JSON.parse(await response.text()) as {
+      traceEvents: Event[];
+      metadata: Record<string, unknown>;
+    };
+    const events = trace.traceEvents;
+    assert.ok(Array.isArray(events));
+    for (const e of events) {
+      assert.equal(typeof e.name, "string");
+      assert.equal(typeof e.ph, "string");
+      assert.ok(Number.isFinite(e.ts), `ts of ${e.name}`);
+      assert.equal(typeof e.pid, "number");
+      assert.equal(typeof e.tid, "number");
+    }
+    // DevTools drops the process when this event is present.
+    assert.ok(!events.some((e) => e.name === "TracingStartedInBrowser"));
+    assert.ok(events.some((e) => e.ph === "M" && e.name === "thread_name"));
+
+    const profile = events.find((e) => e.name === "Profile" && e.ph === "P")!;
+    const chunk = events.find((e) =>
+      e.name === "ProfileChunk" && e.ph === "P"
+    )!;
+    assert.ok(profile && chunk);
+    const start = (profile.args!.data as { startTime: number }).startTime;
+    const data = chunk.args!.data as {
+      cpuProfile: {
+        nodes: {
+          id: number;
+          parent?: number;
+          callFrame: { functionName: string };
+        }[];
+        samples: number[];
+      };
+      timeDeltas: number[];
+    };
+    const ids = new Set(data.cpuProfile.nodes.map((n) => n.id));
+    for (const n of data.cpuProfile.nodes) {
+      if (n.parent !== undefined) assert.ok(ids.has(n.parent));
+    }
+    assert.ok(data.cpuProfile.samples.length > 1000, "fine-grained samples");
+    assert.equal(data.cpuProfile.samples.length, data.timeDeltas.length);
+    for (const s of data.cpuProfile.samples) assert.ok(ids.has(s));
+    const end = start + data.timeDeltas.reduce((a, b) => a + b, 0);
+    // The window: 2.5 s requested (plus scheduling slack).
+    assert.ok(end - start >= 2.4e6 && end - start <= 4e6, `${end - start} µs`);
+    const names = new Set(
+      data.cpuProfile.nodes.map((n) => n.callFrame.functionName),
+    );
+    assert.ok(names.has("blocker"));
+
+    const inWindow = (e: Event) =>
+      e.ts >= start && e.ts + (e.dur ?? 0) <= end + 1000;
+    const runs = events.filter((e) => e.name === "RunTask" && e.ph === "X");
+    assert.ok(runs.length > 0 && runs.every(inWindow));
+    const stalls = events.filter((e) => e.name === "EventLoopStall");
+    assert.ok(stalls.length >= 2, `${stalls.length} stalls in 2.5 s`);
+    assert.ok(stalls.every(inWindow));
+    // The blocker's ~200 ms stalls are there.
+    assert.ok(stalls.filter((e) => e.dur! >= 150_000).length >= 2);
+  } finally {
+    await server.stop();
+  }
+});
