@@ -233,6 +233,9 @@ async function main(args: readonly string[]): Promise<void> {
   const quiet = values.get("quiet") === "true";
   const pidfile = values.get("pidfile");
 
+  const pidLock = pidfile === undefined
+    ? undefined
+    : await lockPidfile(pidfile);
   const source = await readCorefile(values.get("conf"));
   const runner = new Runner({
     directives: DIRECTIVES,
@@ -244,20 +247,61 @@ async function main(args: readonly string[]): Promise<void> {
   try {
     instance = await runner.start(source.input);
   } catch (error) {
+    removePidfile(pidfile); // created empty by the lock: nothing started
     fatal(message(error));
   }
   trapSignals(runner, pidfile);
-  if (pidfile !== undefined) {
+  if (pidLock !== undefined) {
     try {
-      await Deno.writeTextFile(pidfile, `${Deno.pid}\n`);
+      await writePid(pidLock);
     } catch (error) {
       await runner.stop();
-      fatal(`Could not write pidfile: ${describeReadError(pidfile, error)}`);
+      fatal(`Could not write pidfile: ${describeReadError(pidfile!, error)}`);
     }
   }
   if (!quiet) console.log(zoneLines(instance.servers).join("\n"));
   await instance.announce();
   if (!quiet) console.log(versionLines().join("\n"));
+}
+
+/** How long to wait for the pidfile's lock before deciding another process holds it. */
+const PIDFILE_LOCK_WAIT_MS = 250;
+
+/**
+ * Opens and locks the pidfile for the life of the process, so a second
+ * coredeno on the same pidfile refuses to start (CoreDNS would overwrite it,
+ * and two servers would then fight over one file). The lock is the kernel's
+ * (flock), so a stale file whose process is gone is no obstacle. Deno has no
+ * non-blocking lock, hence the short wait.
+ */
+async function lockPidfile(pidfile: string): Promise<Deno.FsFile> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(pidfile, { read: true, write: true, create: true });
+  } catch (error) {
+    fatal(`Could not write pidfile: ${describeReadError(pidfile, error)}`);
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const locked = await Promise.race([
+    file.lock(true).then(() => true),
+    new Promise<false>((resolve) =>
+      timer = setTimeout(() => resolve(false), PIDFILE_LOCK_WAIT_MS)
+    ),
+  ]);
+  clearTimeout(timer);
+  if (!locked) {
+    const other = (await Deno.readTextFile(pidfile).catch(() => "")).trim() ||
+      "unknown";
+    fatal(`pidfile ${pidfile}: already running as pid ${other}`);
+  }
+  return file;
+}
+
+/** Writes our pid into the locked pidfile. */
+async function writePid(file: Deno.FsFile): Promise<void> {
+  await file.truncate(0);
+  await file.seek(0, Deno.SeekMode.Start);
+  await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
 }
 
 if (import.meta.main) await main(Deno.args);
