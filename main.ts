@@ -11,6 +11,7 @@ import {
   parseGoFlags,
   usage,
 } from "./lib/cli/go_flags.ts";
+import { runCapture } from "./lib/capture/cli.ts";
 import { log } from "./lib/log.ts";
 import { versionLines, zoneLines } from "./lib/server/banner.ts";
 import { Runner } from "./lib/server/instance.ts";
@@ -304,4 +305,9 @@ async function writePid(file: Deno.FsFile): Promise<void> {
   await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
 }
 
-if (import.meta.main) await main(Deno.args);
+if (import.meta.main) {
+  if (Deno.args[0] === "capture") {
+    Deno.exit(await runCapture(Deno.args.slice(1)));
+  }
+  await main(Deno.args);
+}
