@@ -158,9 +158,11 @@ export async function startWorkload(pprofBlockBody = "") {
   const server = spawnScript(
     new URL("tests/pprof/fixtures/workload.ts", REPO).pathname,
     [pprofBlockBody],
-    {
-      PPROF_PORT: String(port),
-    },
+    { PPROF_PORT: String(port) },
+    // TurboFan may inline alpha into its caller and book its time there
+    // (feasibility.md §1, a V8 property of every profiler); the tests name
+    // functions, so the workload keeps them as frames.
+    ["--v8-flags=--no-turbo-inlining"],
   );
   let exited = false;
   server.status.then(() => exited = true);
@@ -180,9 +182,18 @@ export function spawnScript(
   path: string,
   args: string[],
   env: Record<string, string> = {},
+  denoFlags: string[] = [],
 ): Coredeno {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--config", CONFIG, ...START_PERMISSIONS, path, ...args],
+    args: [
+      "run",
+      "--config",
+      CONFIG,
+      ...START_PERMISSIONS,
+      ...denoFlags,
+      path,
+      ...args,
+    ],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
