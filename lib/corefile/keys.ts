@@ -211,8 +211,15 @@ function parseIPv6(s: string): number[] | undefined {
   return ip;
 }
 
+/** Go's net.ParseIP (without zones): 4 bytes for IPv4, 16 for IPv6. */
+export function parseIP(s: string): number[] | undefined {
+  const m = /[.:%]/.exec(s);
+  if (m === null || m[0] === "%") return undefined;
+  return m[0] === "." ? parseIPv4Fields(s) : parseIPv6(s);
+}
+
 /** A parsed network: its address bytes (4 or 16), masked, and prefix length. */
-interface IPNet {
+export interface IPNet {
   ip: number[];
   ones: number;
 }

@@ -10,6 +10,7 @@ import { log } from "../log.ts";
 export type HttpHandler = (
   request: Request,
   shutdown: AbortSignal,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
 ) => Response | Promise<Response>;
 
 export interface ListenAddress {
@@ -79,21 +80,25 @@ function listen(at: ListenAddress): Entry {
   const shutdown = new AbortController();
   const entry: Entry = { server: undefined!, shutdown, holders: [] };
   try {
-    entry.server = Deno.serve({
-      // A hostname binds its first address only, as Go does.
-      hostname: at.host === "" ? "0.0.0.0" : at.host,
-      port: at.port,
-      onListen() {},
-      onError(error) {
-        log(
-          "ERROR",
-          `${at.address}: ${
-            error instanceof Error ? error.stack : String(error)
-          }`,
-        );
-        return new Response("Internal Server Error\n", { status: 500 });
+    entry.server = Deno.serve(
+      {
+        // A hostname binds its first address only, as Go does.
+        hostname: at.host === "" ? "0.0.0.0" : at.host,
+        port: at.port,
+        onListen() {},
+        onError(error) {
+          log(
+            "ERROR",
+            `${at.address}: ${
+              error instanceof Error ? error.stack : String(error)
+            }`,
+          );
+          return new Response("Internal Server Error\n", { status: 500 });
+        },
       },
-    }, (request) => entry.holders.at(-1)!.handler(request, shutdown.signal));
+      (request, info) =>
+        entry.holders.at(-1)!.handler(request, shutdown.signal, info),
+    );
   } catch (error) {
     throw new Error(listenError(at.address, error), { cause: error });
   }

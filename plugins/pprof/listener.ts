@@ -3,10 +3,14 @@
  * 30 s CPU profile (what `go tool pprof URL` asks for) must be able to finish.
  */
 
+import { pluginLogger } from "../../lib/log.ts";
 import {
   acquireHttpListener,
+  type HttpHandler,
   type HttpListener,
 } from "../../lib/net/http_listeners.ts";
+import { isAllowed, isLoopbackHost } from "./allow.ts";
+import { goError } from "./http.ts";
 import {
   cmdlineEndpoint,
   createPprofHandler,
@@ -22,6 +26,8 @@ import {
   traceEndpoint,
 } from "./runtime.ts";
 import type { PprofConfig } from "./setup.ts";
+
+const log = pluginLogger("pprof");
 
 export interface ListenerOptions {
   /** The process-wide block-profile rate (0: off), read at request time. */
@@ -52,7 +58,22 @@ export function startPprofListener(
   config: PprofConfig,
   options: ListenerOptions,
 ): HttpListener {
-  const handler = createPprofHandler(pprofEndpoints(options));
+  const pprof = createPprofHandler(pprofEndpoints(options));
+  const nets = config.allow.map((a) => a.net);
+  const handler: HttpHandler = nets.length === 0
+    ? pprof
+    : (request, shutdown, info) =>
+      isAllowed(nets, info.remoteAddr.hostname)
+        ? pprof(request, shutdown)
+        : goError(403, "Forbidden");
+  if (!isLoopbackHost(config.host)) {
+    const who = nets.length === 0
+      ? "anyone who reaches it"
+      : `clients in ${config.allow.map((a) => a.text).join(" ")}`;
+    log.warning(
+      `listening on ${config.address}, beyond loopback: ${who} can read this process's profiles`,
+    );
+  }
   try {
     return acquireHttpListener(config, handler);
   } catch (error) {

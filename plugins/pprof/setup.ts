@@ -14,6 +14,8 @@ import {
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
 import type { HttpListener } from "../../lib/net/http_listeners.ts";
+import type { IPNet } from "../../lib/corefile/keys.ts";
+import { parseAllowed } from "./allow.ts";
 import { startPprofListener } from "./listener.ts";
 import { holdBlockProfiling } from "./blocking.ts";
 import { holdHeapSampling } from "./sampling.ts";
@@ -36,6 +38,10 @@ export interface PprofConfig {
    * is one mode for the whole process.
    */
   allocations: boolean;
+  /** `allow CIDR...`: the clients answered; empty means everyone who can connect. */
+  allow: { text: string; net: IPNet }[];
+  /** `FILE:LINE` of the directive, for messages about it. */
+  at: string;
 }
 
 /** Parses one block's pprof tokens. Throws with CoreDNS's messages. */
@@ -44,10 +50,13 @@ export function parsePprof(d: Dispenser): PprofConfig {
   let blockRate = 0;
   let blockRateAt: string | undefined;
   let allocations = false;
+  const allow: PprofConfig["allow"] = [];
+  let at = "";
   let seen = false;
   while (d.next()) {
     if (seen) throw new OnceError();
     seen = true;
+    at = `${d.file()}:${d.line()}`;
     const args = d.remainingArgs();
     if (args.length > 1) throw d.argErr();
     if (args.length === 1) {
@@ -72,6 +81,18 @@ export function parsePprof(d: Dispenser): PprofConfig {
           if (d.nextArg()) throw d.argErr();
           allocations = true;
           break;
+        case "allow": {
+          const nets = d.remainingArgs();
+          if (nets.length === 0) throw d.argErr();
+          for (const text of nets) {
+            const net = parseAllowed(text);
+            if (net === undefined) {
+              throw d.err(`property 'allow' invalid address or CIDR '${text}'`);
+            }
+            allow.push({ text, net });
+          }
+          break;
+        }
         default:
           throw d.err(`unknown property '${d.val()}'`);
       }
@@ -85,6 +106,8 @@ export function parsePprof(d: Dispenser): PprofConfig {
     blockRate,
     ...(blockRateAt ? { blockRateAt } : {}),
     allocations,
+    allow,
+    at,
   };
 }
 
@@ -156,7 +179,19 @@ export function setup(c: Controller): void {
     registry.blockRate = { rate: config.blockRate, at: config.blockRateAt! };
   }
   const key = listenerKey(config);
-  if (registry.listeners.has(key)) return; // the same address: one listener
+  const sharing = registry.listeners.get(key);
+  if (sharing !== undefined) {
+    // The same address: one listener, so one allow list.
+    if (allowList(sharing) !== allowList(config)) {
+      throw new Error(
+        `${config.at} - Error during parsing: blocks sharing ${config.address} must allow the same clients: ` +
+          `'${allowList(config) || "everyone"}' here, '${
+            allowList(sharing) || "everyone"
+          }' at ${sharing.at}`,
+      );
+    }
+    return;
+  }
   registry.listeners.set(key, config);
 
   let listener: HttpListener | undefined;
@@ -169,6 +204,10 @@ export function setup(c: Controller): void {
     await listener?.release();
     listener = undefined;
   });
+}
+
+function allowList(config: PprofConfig): string {
+  return config.allow.map((a) => a.text).sort().join(" ");
 }
 
 function listenerKey(config: PprofConfig): string {

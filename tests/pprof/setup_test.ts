@@ -96,3 +96,28 @@ Deno.test("pprof blocks that agree on the block rate, or leave it unset, load", 
       "c.example {\n    pprof :6061 {\n        block 20\n    }\n}\n",
   );
 });
+
+Deno.test("allow takes addresses and CIDRs; blocks sharing a listener must agree", () => {
+  load(
+    inBlock("pprof :0 {\n    allow 127.0.0.1 10.0.0.0/8\n    allow ::1/128\n}"),
+  );
+  assert.throws(() => load(inBlock("pprof {\n    allow\n}")), {
+    message:
+      "plugin/pprof: Corefile:3 - Error during parsing: Wrong argument count or unexpected line ending after 'allow'",
+  });
+  assert.throws(() => load(inBlock("pprof {\n    allow 10.0.0.0/33\n}")), {
+    message:
+      "plugin/pprof: Corefile:3 - Error during parsing: property 'allow' invalid address or CIDR '10.0.0.0/33'",
+  });
+  assert.throws(
+    () =>
+      load(
+        "a.example {\n    pprof :6060 {\n        allow 10.0.0.0/8\n    }\n}\nb.example {\n    pprof :6060\n}\n",
+      ),
+    {
+      message:
+        "plugin/pprof: Corefile:7 - Error during parsing: blocks sharing :6060 must allow the same clients: " +
+        "'everyone' here, '10.0.0.0/8' at Corefile:2",
+    },
+  );
+});
