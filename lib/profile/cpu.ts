@@ -12,6 +12,7 @@
  *   the `[native: …]` frame, so totals stay right.
  */
 
+import { abortableSleep } from "./sleep.ts";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import type { Profile } from "pprof-format";
@@ -148,25 +149,11 @@ export async function captureCpuProfile(options: {
   );
   let raw: RawCpuCapture;
   try {
-    await sleep(options.durationMillis, options.signal);
+    await abortableSleep(options.durationMillis, options.signal);
   } finally {
     raw = await capture.stop();
   }
   return await cpuProfileToPprof(raw);
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Counts of a capture's samples. */

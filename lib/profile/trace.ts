@@ -17,6 +17,7 @@
  * own, so it overlaps CPU captures and block profiling; one trace at a time.
  */
 
+import { abortableSleep } from "./sleep.ts";
 import {
   asOwnPause,
   BLOCK_FLOOR_MS,
@@ -85,7 +86,7 @@ export async function captureTrace(options: {
     const started = asOwnPause(() => session.send("Profiler.start"));
     lag.reset();
     await started;
-    await sleep(options.durationMillis, options.signal);
+    await abortableSleep(options.durationMillis, options.signal);
     lag.check();
     const stopped = asOwnPause(() =>
       session.send<{ profile: CdpCpuProfile }>("Profiler.stop")
@@ -105,20 +106,6 @@ export async function captureTrace(options: {
     session.close();
     busy = false;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** The trace document for one CPU profile and the stalls seen meanwhile. */

@@ -3,6 +3,7 @@
  * parameters, delta algorithm and error texts (endpoints.md §1.2, §1.4, §2).
  */
 
+import { abortableSleep } from "../../lib/profile/sleep.ts";
 import type { Profile } from "pprof-format";
 import {
   captureCpuProfile,
@@ -37,22 +38,6 @@ export function parseGoInt(text: string | null): number | undefined {
 /** Go reads `debug` and `gc` with Atoi and ignores errors: junk means 0. */
 export function intParam(url: URL, name: string): number {
   return parseGoInt(url.searchParams.get(name)) ?? 0;
-}
-
-/** Resolves after `ms`, or at once (false) when `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(false);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, ms);
-    function onAbort() {
-      clearTimeout(timer);
-      resolve(false);
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** `profile?seconds=N[&hz=H]`: a CPU profile of the next N seconds. */
@@ -165,7 +150,7 @@ export async function serveDelta(
     return goError(400, "seconds and debug params are incompatible");
   }
   const p0 = await snapshot(false);
-  if (!await sleep(seconds * 1000, signal)) {
+  if (!await abortableSleep(seconds * 1000, signal)) {
     return goError(500, "context canceled");
   }
   const p1 = await snapshot(false);

@@ -5,6 +5,7 @@
  * sets of Parca and Alloy.
  */
 
+import { goToolPprof } from "../_go.ts";
 import assert from "node:assert/strict";
 import type { Profile } from "pprof-format";
 import {
@@ -179,7 +180,7 @@ Deno.test("block: blocker() is the top stall and its delay matches the time inje
       ignore: !hasGo,
       fn: async () => {
         for (const name of ["block", "goroutine", "mutex", "threadcreate"]) {
-          const r = await goToolPprofTop(`${every.base}/${name}`);
+          const r = await goToolPprof(["-top", `${every.base}/${name}`]);
           assert.equal(r.code, 0, r.stderr);
           assert.match(r.stdout, /flat%/, r.stdout);
           if (name === "block") assert.match(r.stdout, /blocker/);
@@ -244,23 +245,3 @@ Deno.test("block off: valid empty profiles; Parca's and Alloy's scrape set all a
     await workload.stop();
   }
 });
-
-async function goToolPprofTop(url: string) {
-  const tmp = await Deno.makeTempDir({ prefix: "pprof-tmp-" });
-  try {
-    const output = await new Deno.Command("go", {
-      args: ["tool", "pprof", "-top", url],
-      env: { PPROF_TMPDIR: tmp, HOME: tmp },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-    return {
-      code: output.code,
-      stdout: decode(output.stdout),
-      stderr: decode(output.stderr),
-    };
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-}
