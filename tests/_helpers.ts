@@ -159,10 +159,11 @@ export async function startWorkload(pprofBlockBody = "") {
     new URL("tests/pprof/fixtures/workload.ts", REPO).pathname,
     [pprofBlockBody],
     { PPROF_PORT: String(port) },
-    // TurboFan may inline alpha into its caller and book its time there
-    // (feasibility.md §1, a V8 property of every profiler); the tests name
-    // functions, so the workload keeps them as frames.
-    ["--v8-flags=--no-turbo-inlining"],
+    // TurboFan and Maglev may inline alpha into its caller and book its time
+    // there (feasibility.md §1, a V8 property of every profiler; Maglev does
+    // it within seconds of warm-up); the tests name functions, so the
+    // workload keeps them as frames.
+    ["--v8-flags=--no-turbo-inlining,--no-maglev-inlining"],
   );
   let exited = false;
   server.status.then(() => exited = true);
