@@ -23,6 +23,12 @@ export interface Endpoint {
   readonly description: string;
   /** Methods besides GET and HEAD that this endpoint accepts. */
   readonly extraMethods?: readonly string[];
+  /**
+   * Owns `NAME/` and every path under it, as Go's `mux.Handle("NAME/")`;
+   * `NAME` itself redirects (301) there. Listed on the index apart from the
+   * profiles, linked to `NAME/`.
+   */
+  readonly subtree?: boolean;
   /** The index's Count column (records in the profile); 0 when not counted. */
   count?(): number;
   /**
@@ -57,7 +63,7 @@ export function createPprofHandler(
     }
 
     const name = decodeName(path.slice(PPROF_PATH.length + 1));
-    const endpoint = name === undefined ? undefined : byName.get(name);
+    const endpoint = name === undefined ? undefined : lookup(name);
     const allowed = ["GET", "HEAD", ...(endpoint?.extraMethods ?? [])];
     if (!allowed.includes(request.method)) {
       return goError(405, "Method Not Allowed", { Allow: allowed.join(", ") });
@@ -66,11 +72,21 @@ export function createPprofHandler(
     if (path === PPROF_PATH) return goRedirect(request, `${PPROF_PATH}/`, 302);
     if (name === "") return goHtml(indexPage(sorted));
     if (endpoint === undefined) return goError(404, "Unknown profile");
+    if (endpoint.subtree && name === endpoint.name) {
+      return goRedirect(request, `${path}/${url.search}`, 301);
+    }
     const signal = shutdown
       ? AbortSignal.any([request.signal, shutdown])
       : request.signal;
     return await endpoint.serve(request, url, signal);
   };
+
+  /** An exact name, or a path under a subtree endpoint's `NAME/`. */
+  function lookup(name: string): Endpoint | undefined {
+    const slash = name.indexOf("/");
+    const owner = byName.get(slash < 0 ? name : name.slice(0, slash));
+    return slash < 0 || owner?.subtree ? owner : undefined;
+  }
 }
 
 /** The path-derived profile name, percent-decoded as Go's `r.URL.Path` is. */
@@ -97,16 +113,23 @@ export function cleanPath(path: string): string {
 
 /** Go's index page, with descriptions written for a JavaScript process. */
 function indexPage(endpoints: readonly Endpoint[]): string {
-  const rows = endpoints.map((e) => {
+  const profiles = endpoints.filter((e) => !e.subtree);
+  const views = endpoints.filter((e) => e.subtree).map((e) => {
+    const name = escapeHtml(e.name);
+    return `<a href='${name}/'>${name}/</a>`;
+  });
+  const rows = profiles.map((e) => {
     const name = escapeHtml(e.name);
     return `<tr><td>${
       e.count?.() ?? 0
     }</td><td><a href='${name}?debug=1'>${name}</a></td></tr>`;
   });
   const descriptions = endpoints.map((e) =>
-    `<li><div class=profile-name>${escapeHtml(e.name)}: </div> ${
-      escapeHtml(e.description)
-    }</li>`
+    `<li><div class=profile-name>${
+      e.subtree
+        ? `<a href='${escapeHtml(e.name)}/'>${escapeHtml(e.name)}</a>`
+        : escapeHtml(e.name)
+    }: </div> ${escapeHtml(e.description)}</li>`
   );
   return `<html>
 <head>
@@ -121,7 +144,11 @@ function indexPage(endpoints: readonly Endpoint[]): string {
 <body>
 /debug/pprof/<br>
 <br>
-Types of profiles available:
+${
+    views.length
+      ? `Views in the browser: ${views.join(" ")}<br>\n<br>\n`
+      : ""
+  }Types of profiles available:
 <table>
 <thead><td>Count</td><td>Profile</td></thead>
 ${rows.join("\n")}

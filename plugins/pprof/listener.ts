@@ -26,6 +26,7 @@ import {
   traceEndpoint,
 } from "./runtime.ts";
 import type { PprofConfig } from "./setup.ts";
+import { uiEndpoint } from "./ui/mod.ts";
 
 const log = pluginLogger("pprof");
 
@@ -36,7 +37,7 @@ export interface ListenerOptions {
 
 /** Every endpoint this build serves, in no particular order (the index sorts). */
 export function pprofEndpoints(options: ListenerOptions): Endpoint[] {
-  return [
+  const endpoints: Endpoint[] = [
     cmdlineEndpoint,
     symbolEndpoint,
     cpuProfileEndpoint,
@@ -48,6 +49,8 @@ export function pprofEndpoints(options: ListenerOptions): Endpoint[] {
     threadcreateEndpoint,
     traceEndpoint,
   ];
+  // The flame graph takes its profiles through the endpoints above.
+  return [...endpoints, uiEndpoint(endpoints)];
 }
 
 /**
