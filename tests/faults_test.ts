@@ -86,7 +86,7 @@ Deno.test("a second SIGINT forces the exit (2) while the first still shuts down"
 
 Deno.test("a second process on a live pidfile refuses to start and binds nothing", async () => {
   const pprof = freePort();
-  const dir = Deno.makeTempDirSync({ prefix: "coredeno-pid-" });
+  const dir = await Deno.makeTempDir({ prefix: "coredeno-pid-" });
   const pidfile = `${dir}/coredeno.pid`;
   const first = await serve(
     `.:${freePort()} {\n    pprof 127.0.0.1:${pprof}\n}\n`,
@@ -136,7 +136,7 @@ Deno.test("a second process on a live pidfile refuses to start and binds nothing
 
 Deno.test("a stale pidfile (its process gone) does not stop a start", async () => {
   const pprof = freePort();
-  const dir = Deno.makeTempDirSync({ prefix: "coredeno-pid-" });
+  const dir = await Deno.makeTempDir({ prefix: "coredeno-pid-" });
   const pidfile = `${dir}/coredeno.pid`;
   await Deno.writeTextFile(pidfile, "999999999\n"); // no process holds its lock
   const server = await serve(

@@ -40,6 +40,25 @@ export function intParam(url: URL, name: string): number {
   return parseGoInt(url.searchParams.get(name)) ?? 0;
 }
 
+/**
+ * Requests that arrive while a heap snapshot is being read share it: reading
+ * the sampler holds the event loop for a moment, and a burst of scrapers
+ * must not queue a hundred reads in front of everything else.
+ */
+function coalesced(
+  read: (options: { gc: boolean }) => Promise<Profile>,
+): (gc: boolean) => Promise<Profile> {
+  const inflight = new Map<boolean, Promise<Profile>>();
+  return (gc) => {
+    let pending = inflight.get(gc);
+    if (pending === undefined) {
+      pending = read({ gc }).finally(() => inflight.delete(gc));
+      inflight.set(gc, pending);
+    }
+    return pending;
+  };
+}
+
 /** `profile?seconds=N[&hz=H]`: a CPU profile of the next N seconds. */
 export const cpuProfileEndpoint: Endpoint = {
   name: "profile",
@@ -90,7 +109,7 @@ export const cpuProfileEndpoint: Endpoint = {
 
 /** `heap` and `allocs`: snapshots, `debug=1` text, `gc=1`, and `seconds=N` deltas. */
 export function heapEndpoint(name: "heap" | "allocs"): Endpoint {
-  const snapshot = (gc: boolean) => heapProfile({ gc });
+  const snapshot = coalesced(heapProfile);
   return {
     name,
     description: heapDescription(name),

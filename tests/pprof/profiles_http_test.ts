@@ -200,7 +200,9 @@ Deno.test("profile: Go's seconds parsing, one at a time, released when the clien
       "hz asks for a finer rate, down to 1 ms; finer is refused",
       async () => {
         const p = await fetchProfile(`${profile}?seconds=1&hz=1000`, "profile");
-        assert.ok(Number(p.period) < 2e6, `period ${p.period} ns`);
+        // 1 ms asked; the effective interval stretches on a loaded machine,
+        // but stays far from the default 10 ms.
+        assert.ok(Number(p.period) < 5e6, `period ${p.period} ns`);
         await assertGoError(
           await fetch(`${profile}?seconds=1&hz=2000`),
           400,
