@@ -4,6 +4,7 @@
  *
  * Usage: deno task bench [--quick] [--json] [--only P1,P2,...]
  *          [--loader wrk|deno] [--rounds N] [--seconds S] [--no-install]
+ *        deno task bench --soak [--minutes M]     (bench/soak.ts)
  *
  * The table goes to stdout; with --json, one JSON object per metric goes to
  * stdout instead and the table to stderr. Progress goes to stderr.
@@ -24,6 +25,8 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     seconds: { type: "string" },
     "no-install": { type: "boolean", default: false },
+    soak: { type: "boolean", default: false },
+    minutes: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -35,6 +38,15 @@ if (values.help) {
       `metrics: ${SUITES.map((s) => s.ids.join(",")).join(" ")}`,
   );
   Deno.exit(0);
+}
+
+if (values.soak) {
+  const { soak } = await import("./soak.ts");
+  const ok = await soak(
+    Number(values.minutes ?? 10),
+    (text) => console.error(text),
+  );
+  Deno.exit(ok ? 0 : 1);
 }
 
 const quick = values.quick;
