@@ -117,17 +117,22 @@ export async function startCoredeno(
   const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`, ...args], {
     cwd: files.dir,
   });
+  await waitForOutput(server, "coredeno", "coredeno-");
+  return { ...server, cleanup: files.cleanup };
+}
+
+/** Waits until `process` prints `marker` on stdout; fails at once if it exits first. */
+async function waitForOutput(process: Coredeno, name: string, marker: string) {
   let exited = false;
-  server.status.then(() => exited = true);
-  await waitFor("coredeno to start", () => {
+  process.status.then(() => exited = true);
+  await waitFor(`${name} to print ${JSON.stringify(marker)}`, () => {
     if (exited) {
       throw new Error(
-        `coredeno exited early:\n${server.stdout()}\n${server.stderr()}`,
+        `${name} exited early:\n${process.stdout()}\n${process.stderr()}`,
       );
     }
-    return server.stdout().includes("coredeno-");
+    return process.stdout().includes(marker);
   });
-  return { ...server, cleanup: files.cleanup };
 }
 
 /** Whether `go` is installed. CI installs it, so there its absence is a failure. */
@@ -165,16 +170,7 @@ export async function startWorkload(pprofBlockBody = "") {
     // workload keeps them as frames.
     ["--v8-flags=--no-turbo-inlining,--no-maglev-inlining"],
   );
-  let exited = false;
-  server.status.then(() => exited = true);
-  await waitFor("the workload to serve", () => {
-    if (exited) {
-      throw new Error(
-        `workload exited early:\n${server.stdout()}\n${server.stderr()}`,
-      );
-    }
-    return server.stdout().includes("ready ");
-  });
+  await waitForOutput(server, "the workload", "ready ");
   return { ...server, port, base: `http://127.0.0.1:${port}` };
 }
 
