@@ -14,21 +14,15 @@
 
 import { abortableSleep } from "./sleep.ts";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import type { Profile } from "pprof-format";
-import { serializeTimeProfile } from "@datadog/pprof/out/src/profile-serializer.js";
-import type {
-  TimeProfile,
-  TimeProfileNode,
-} from "@datadog/pprof/out/src/v8-types.js";
 import { asOwnPause } from "./block.ts";
-import type { CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
+import { callTreeToPprof, readCallTree } from "./call_tree.ts";
+import type { CdpCpuProfile } from "./inspector.ts";
 import { post } from "./inspector.ts";
 import {
   addComment,
   addSyntheticSample,
   fillFilenames,
-  int64,
   nowNanos,
   setSampleTypes,
 } from "./pprof.ts";
@@ -156,13 +150,6 @@ export async function captureCpuProfile(options: {
   return await cpuProfileToPprof(raw);
 }
 
-/** Counts of a capture's samples. */
-interface Tally {
-  /** Every sample, (idle) included: elapsed / total = effective interval. */
-  total: number;
-  idle: number;
-}
-
 /**
  * The CPU profile as Go writes one: `samples/count` and `cpu/nanoseconds`,
  * period = the effective interval (V8 samples less often than asked), no
@@ -174,21 +161,21 @@ export async function cpuProfileToPprof(
   options: { mapper?: LocationMapper } = {},
 ): Promise<Profile> {
   const { profile: cdp } = raw;
-  const { root, tally, scripts } = asOwnPause(() => toTimeTree(cdp, "cpu"));
-  const maps = await prepareSourceMaps(scripts);
+  const tree = asOwnPause(() => readCallTree(cdp, "cpu"));
+  const maps = await prepareSourceMaps(tree.scripts);
   const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
   const periodNanos = Math.round(
-    tally.total > 0
-      ? elapsedMicros * 1000 / tally.total
+    tree.total > 0
+      ? elapsedMicros * 1000 / tree.total
       : raw.intervalMicros * 1000,
   );
   const p = asOwnPause(() =>
-    serialize(root, cdp, options.mapper ?? maps.mapper)
+    callTreeToPprof(
+      tree,
+      options.mapper ?? maps.mapper,
+      (hits) => [hits, hits * periodNanos],
+    )
   );
-  for (const s of p.sample) {
-    const hits = int64(s.value[0]);
-    s.value = [hits, hits * periodNanos];
-  }
   setSampleTypes(p, [["samples", "count"], ["cpu", "nanoseconds"]], [
     "cpu",
     "nanoseconds",
@@ -196,7 +183,7 @@ export async function cpuProfileToPprof(
   p.period = periodNanos;
   p.timeNanos = raw.startNanos;
   p.durationNanos = elapsedMicros * 1000;
-  const jsNanos = (tally.total - tally.idle) * periodNanos;
+  const jsNanos = (tree.total - tree.idle) * periodNanos;
   const nonJsNanos = Math.round(raw.processCpuMicros * 1000 - jsNanos);
   if (nonJsNanos > 0) {
     addSyntheticSample(p, NON_JS_FRAME, NON_JS_FILE, [0, nonJsNanos]);
@@ -219,7 +206,7 @@ export async function cpuProfileToPprof(
 /**
  * The wall-time profile `@datadog/pprof`'s `time` API returns: `sample/count`
  * and `wall/nanoseconds` (its period recomputed from elapsed / samples and
- * clamped to [interval, 2 × interval] as the serializer does), `(program)`
+ * clamped to [interval, 2 × interval] as its serializer does), `(program)`
  * dropped, GC as `Garbage Collection` under `Node.js`. With `collectCpuTime`
  * a third `cpu/nanoseconds` type, JavaScript samples valued at the effective
  * interval and a `Non JS threads activity` frame for the rest of the process
@@ -230,30 +217,39 @@ export async function wallProfileToPprof(
   options: { mapper?: LocationMapper; collectCpuTime?: boolean } = {},
 ): Promise<Profile> {
   const { profile: cdp } = raw;
-  const { root, tally, scripts } = toTimeTree(cdp, "wall");
-  const mapper = options.mapper ?? (await prepareSourceMaps(scripts)).mapper;
+  const tree = readCallTree(cdp, "wall");
+  const mapper = options.mapper ??
+    (await prepareSourceMaps(tree.scripts)).mapper;
   const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
   const interval = raw.intervalMicros;
-  const periodMicros = tally.total > 0
+  const periodNanos = 1000 * (tree.total > 0
     ? Math.min(
-      Math.max(Math.floor(elapsedMicros / tally.total), interval),
+      Math.max(Math.floor(elapsedMicros / tree.total), interval),
       2 * interval,
     )
-    : interval;
-  const p = serialize(root, cdp, mapper, periodMicros);
-  if (options.collectCpuTime) {
-    const effectiveNanos = tally.total > 0
-      ? elapsedMicros * 1000 / tally.total
-      : interval * 1000;
-    for (const s of p.sample) {
-      s.value = [...s.value, Math.round(int64(s.value[0]) * effectiveNanos)];
-    }
-    setSampleTypes(p, [
+    : interval);
+  const effectiveNanos = tree.total > 0
+    ? elapsedMicros * 1000 / tree.total
+    : interval * 1000;
+  const p = callTreeToPprof(
+    tree,
+    mapper,
+    options.collectCpuTime
+      ? (hits) => [hits, hits * periodNanos, Math.round(hits * effectiveNanos)]
+      : (hits) => [hits, hits * periodNanos],
+  );
+  setSampleTypes(
+    p,
+    [
       ["sample", "count"],
       ["wall", "nanoseconds"],
-      ["cpu", "nanoseconds"],
-    ]);
-    const jsNanos = (tally.total - tally.idle) * effectiveNanos;
+      ...(options.collectCpuTime ? [["cpu", "nanoseconds"] as const] : []),
+    ],
+    ["wall", "nanoseconds"],
+  );
+  p.period = periodNanos;
+  if (options.collectCpuTime) {
+    const jsNanos = (tree.total - tree.idle) * effectiveNanos;
     const nonJs = Math.round(raw.processCpuMicros * 1000 - jsNanos);
     if (nonJs > 0) {
       addSyntheticSample(p, "Non JS threads activity", NON_JS_FILE, [
@@ -267,95 +263,4 @@ export async function wallProfileToPprof(
   p.durationNanos = elapsedMicros * 1000;
   fillFilenames(p);
   return p;
-}
-
-function serialize(
-  root: TimeProfileNode,
-  cdp: CdpCpuProfile,
-  mapper: LocationMapper,
-  intervalMicros = 1,
-): Profile {
-  const prof: TimeProfile = {
-    startTime: cdp.startTime,
-    endTime: cdp.endTime,
-    topDownRoot: root,
-  };
-  // The serializer's SourceMapper type is structural for what it calls.
-  return serializeTimeProfile(
-    prof,
-    intervalMicros,
-    mapper as Parameters<typeof serializeTimeProfile>[2],
-  ) as unknown as Profile;
-}
-
-/**
- * CDP nodes → the serializer's tree, with zero-hit subtrees pruned (the
- * serializer would emit locations for them), `(idle)` dropped, positions made
- * 1-based, and `file://` URLs turned into paths. In "cpu" mode `(program)`
- * and `(garbage collector)` become `[program]` and `[gc]`, names the
- * serializer does not special-case.
- */
-function toTimeTree(
-  cdp: CdpCpuProfile,
-  mode: "cpu" | "wall",
-): {
-  root: TimeProfileNode;
-  tally: Tally;
-  scripts: { scriptId: string; url: string }[];
-} {
-  const byId = new Map<number, CpuProfileNode>();
-  for (const n of cdp.nodes) byId.set(n.id, n);
-  const childIds = new Set(cdp.nodes.flatMap((n) => n.children ?? []));
-  const top = cdp.nodes.find((n) => !childIds.has(n.id)) ?? cdp.nodes[0];
-  const hits = new Map<number, number>();
-  const subtreeHits = (n: CpuProfileNode): number => {
-    let h = n.hitCount ?? 0;
-    for (const c of n.children ?? []) {
-      const child = byId.get(c);
-      if (child) h += subtreeHits(child);
-    }
-    hits.set(n.id, h);
-    return h;
-  };
-  const total = top ? subtreeHits(top) : 0;
-  let idle = 0;
-  const scripts = new Map<string, string>();
-
-  const convert = (n: CpuProfileNode, depth: number): TimeProfileNode => {
-    const f = n.callFrame;
-    let name = f.functionName;
-    if (depth === 1 && mode === "cpu") {
-      if (name === "(program)") name = "[program]";
-      else if (name === "(garbage collector)") name = "[gc]";
-    }
-    if (f.url) scripts.set(f.scriptId, f.url);
-    const children: TimeProfileNode[] = [];
-    for (const id of n.children ?? []) {
-      const child = byId.get(id);
-      if (!child || (hits.get(id) ?? 0) === 0) continue;
-      if (depth === 0 && child.callFrame.functionName === "(idle)") {
-        idle += hits.get(id) ?? 0;
-        continue;
-      }
-      children.push(convert(child, depth + 1));
-    }
-    return {
-      name,
-      scriptName: f.url.startsWith("file://") ? fileURLToPath(f.url) : f.url,
-      scriptId: Number(f.scriptId),
-      lineNumber: f.lineNumber >= 0 ? f.lineNumber + 1 : 0,
-      columnNumber: f.columnNumber >= 0 ? f.columnNumber + 1 : 0,
-      hitCount: n.hitCount ?? 0,
-      children,
-    };
-  };
-  const root: TimeProfileNode = top
-    ? convert(top, 0)
-    : { name: "(root)", scriptName: "", children: [], hitCount: 0 };
-  root.hitCount = 0; // the root is never a frame
-  return {
-    root,
-    tally: { total: cdp.samples?.length ?? total, idle },
-    scripts: [...scripts].map(([scriptId, url]) => ({ scriptId, url })),
-  };
 }
