@@ -597,7 +597,7 @@ async function dnsLoad(
 }
 
 const P6: Suite = {
-  ids: ["P6", "P6p", "DNSp"],
+  ids: ["P6", "P6p", "P6e", "DNSp"],
   title:
     "DNS whoami queries/s: coredeno vs Go miekg/dns; CPU profile on vs idle",
   needs: ["dnsperf", "go"],
@@ -632,6 +632,15 @@ const P6: Suite = {
       const pprofPort = freePort();
       const cd = startCoredeno(dnsPort, pprofPort);
       await cd.waitFor("coredeno-");
+      const echoPort = await freeDnsPort();
+      const echo = spawn(Deno.execPath(), [
+        "run",
+        "--allow-net",
+        "--unstable-net",
+        `${FIXTURES}/udp_echo.ts`,
+        String(echoPort),
+      ]);
+      await echo.waitFor("ready");
       const pprof = `http://127.0.0.1:${pprofPort}`;
       await warmUp(c, (s) => dnsLoad(goPort, queries, s));
       await warmUp(c, (s) => dnsLoad(dnsPort, queries, s));
@@ -652,6 +661,10 @@ const P6: Suite = {
           pprof,
           (s) => dnsLoad(dnsPort, queries, s),
         ),
+        {
+          name: "echo",
+          window: (s) => measure(echo.pid, () => dnsLoad(echoPort, queries, s)),
+        },
       ], { rounds: c.rounds, seconds });
       const qps = (a: number, b: number) =>
         summarize(pairedRatios(windows, a, b, opsPerSecond));
@@ -672,6 +685,11 @@ const P6: Suite = {
           "P6p",
           "DNS whoami queries/s, coredeno (CPU profile running) / Go (info)",
           qps(0, 2),
+        ),
+        ratioResult(
+          "P6e",
+          "bare UDP echo on Deno's socket (no DNS work: P6's ceiling) / Go (info)",
+          qps(0, 3),
         ),
         ratioResult(
           "DNSp",

@@ -119,7 +119,7 @@ export class DnsServer {
       await raw.writeMsg(reply);
       return;
     }
-    const w = scrubWriter(raw, r);
+    const w = scrubWriter(x, r);
     const name = question.name.toLowerCase();
     let dsHandler: Handler | undefined;
     for (let off = 0;;) {
@@ -240,13 +240,20 @@ function sizeAndDo(r: DnsRequest, reply: Message): void {
   reply.edns = edns;
 }
 
-/** CoreDNS's `ScrubWriter`: EDNS0 as the query had it, truncated to the client's buffer. */
-function scrubWriter(inner: ResponseWriter, r: DnsRequest): ResponseWriter {
+/**
+ * CoreDNS's `ScrubWriter`: EDNS0 as the query had it, truncated to the
+ * client's buffer. Encodes once when the reply fits, as nearly all do.
+ */
+function scrubWriter(x: Exchange, r: DnsRequest): ResponseWriter {
   return {
     writeMsg(m) {
       sizeAndDo(r, m);
-      truncateMessage(m, bufsize(r));
-      return inner.writeMsg(m);
+      let bytes = encodeMessage(m);
+      if (bytes.length > bufsize(r)) {
+        truncateMessage(m, bufsize(r));
+        bytes = encodeMessage(m);
+      }
+      return x.send(bytes);
     },
   };
 }
