@@ -4,7 +4,8 @@
  *
  * Usage: deno task bench [--quick] [--json] [--only P1,P2,...]
  *          [--loader wrk|deno] [--rounds N] [--seconds S] [--no-install]
- *        deno task bench --soak [--minutes M]     (bench/soak.ts)
+ *        deno task bench --soak [--minutes M] [--soak-body TEXT|none]
+ *          [--no-scrape]                          (bench/soak.ts)
  *
  * The table goes to stdout; with --json, one JSON object per metric goes to
  * stdout instead and the table to stderr. Progress goes to stderr.
@@ -27,6 +28,8 @@ const { values } = parseArgs({
     "no-install": { type: "boolean", default: false },
     soak: { type: "boolean", default: false },
     minutes: { type: "string" },
+    "soak-body": { type: "string" },
+    "no-scrape": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -42,8 +45,13 @@ if (values.help) {
 
 if (values.soak) {
   const { soak } = await import("./soak.ts");
+  const body = values["soak-body"] ?? "block";
   const ok = await soak(
-    Number(values.minutes ?? 10),
+    {
+      minutes: Number(values.minutes ?? 10),
+      body: body === "none" ? undefined : body,
+      scrape: !values["no-scrape"],
+    },
     (text) => console.error(text),
   );
   Deno.exit(ok ? 0 : 1);
