@@ -33,22 +33,16 @@
  */
 
 import { Session } from "node:inspector";
-import { fileURLToPath } from "node:url";
 import type { Profile } from "pprof-format";
-import { serializeTimeProfile } from "@datadog/pprof/out/src/profile-serializer.js";
-import type {
-  TimeProfile,
-  TimeProfileNode,
-} from "@datadog/pprof/out/src/v8-types.js";
+import { FrameTable, stacksToPprof } from "./call_tree.ts";
 import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
 import {
   addComment,
   fillFilenames,
-  int64,
   nowNanos,
   setSampleTypes,
 } from "./pprof.ts";
-import { type LocationMapper, prepareSourceMaps } from "./sourcemap.ts";
+import { prepareSourceMaps } from "./sourcemap.ts";
 
 /** The lag monitor's tick. */
 export const BLOCK_TICK_MS = 5;
@@ -450,25 +444,17 @@ async function flush(): Promise<void> {
  */
 export async function blockProfile(): Promise<Profile> {
   await flush();
-  const scripts = new Map<string, string>();
+  const table = new FrameTable();
+  const stacks = [];
   for (const r of records.values()) {
-    for (const f of r.frames) if (f.url) scripts.set(f.scriptId, f.url);
+    const values = [Math.round(r.contentions), Math.round(r.delayNanos)];
+    if (values[0] === 0 && values[1] === 0) continue;
+    // Records are root first; pprof stacks are leaf first.
+    const frames = r.frames.map((f, depth) => addFrame(table, f, depth));
+    stacks.push({ frames: frames.reverse(), values });
   }
-  const maps = await prepareSourceMaps(
-    [...scripts].map(([scriptId, url]) => ({ scriptId, url })),
-  );
-  const list = [...records.values()].filter((r) =>
-    Math.round(r.contentions) > 0 || Math.round(r.delayNanos) > 0
-  );
-  const { root, values } = toTree(list);
-  const p = serialize(root, maps.mapper);
-  for (const s of p.sample) {
-    const v = values[int64(s.value[0]) - 1];
-    s.value = v
-      ? [Math.round(v.contentions), Math.round(v.delayNanos)]
-      : [0, 0];
-  }
-  p.sample = p.sample.filter((s) => s.value.some((v) => int64(v) !== 0));
+  const maps = await prepareSourceMaps(table.scripts);
+  const p = stacksToPprof(table, stacks, maps.mapper);
   setSampleTypes(
     p,
     [["contentions", "count"], ["delay", "nanoseconds"]],
@@ -502,80 +488,15 @@ export function blockProfileCount(): number {
   return n;
 }
 
-/**
- * Records → the serializer's tree. Each record's leaf carries a hit count
- * equal to its 1-based index, so values can be put back after serializing.
- */
-function toTree(list: StackRecord[]): {
-  root: TimeProfileNode;
-  values: StackRecord[];
-} {
-  const root: TimeProfileNode = {
-    name: "(root)",
-    scriptName: "",
-    hitCount: 0,
-    children: [],
-  };
-  const childIndex = new Map<TimeProfileNode, Map<string, TimeProfileNode>>();
-  const values: StackRecord[] = [];
-  for (const r of list) {
-    let node = root;
-    r.frames.forEach((f, depth) => {
-      let kids = childIndex.get(node);
-      if (!kids) childIndex.set(node, kids = new Map());
-      const key = frameKey(f);
-      let child = kids.get(key);
-      if (!child) {
-        child = convertFrame(f, depth);
-        node.children.push(child);
-        kids.set(key, child);
-      }
-      node = child;
-    });
-    if (node === root) continue;
-    if (node.hitCount > 0) {
-      // the same stack twice cannot happen (records are keyed by stack)
-      continue;
-    }
-    values.push(r);
-    node.hitCount = values.length;
-  }
-  return { root, values };
-}
-
-function convertFrame(f: CallFrame, depth: number): TimeProfileNode {
+/** A record's frame as shown: VM states as in CPU profiles, names never empty. */
+function addFrame(table: FrameTable, f: CallFrame, depth: number): number {
   let name = f.functionName;
   if (depth === 0) {
     if (name === "(program)") name = "[program]";
     else if (name === "(garbage collector)") name = "[gc]";
   }
   if (name === BLOCK_NATIVE_FRAME) {
-    return {
-      name,
-      scriptName: NATIVE_FILE,
-      scriptId: 0,
-      lineNumber: 0,
-      columnNumber: 0,
-      hitCount: 0,
-      children: [],
-    };
+    return table.add(name, undefined, NATIVE_FILE);
   }
-  return {
-    name: name || "(anonymous)",
-    scriptName: f.url.startsWith("file://") ? fileURLToPath(f.url) : f.url,
-    scriptId: Number(f.scriptId),
-    lineNumber: f.lineNumber >= 0 ? f.lineNumber + 1 : 0,
-    columnNumber: f.columnNumber >= 0 ? f.columnNumber + 1 : 0,
-    hitCount: 0,
-    children: [],
-  };
-}
-
-function serialize(root: TimeProfileNode, mapper: LocationMapper): Profile {
-  const prof: TimeProfile = { startTime: 0, endTime: 0, topDownRoot: root };
-  return serializeTimeProfile(
-    prof,
-    1,
-    mapper as Parameters<typeof serializeTimeProfile>[2],
-  ) as unknown as Profile;
+  return table.add(name || "(anonymous)", f);
 }

@@ -7,11 +7,10 @@
  * (a copy of the tree handed to `@datadog/pprof`'s serializer) with our own
  * CPU profiler showed most of the build in per-node work: `fileURLToPath`
  * and source-map lookups repeated for ~6k nodes that share ~30 frames.
- * Nothing here recurses: V8's tree is as deep as the deepest recursion the
- * application was sampled in.
  *
  * The output matches the serializer's: locations keyed by script, mapped
- * line and column and name; functions by script and name; no columns.
+ * line and column and name; functions by script and name; no columns. The
+ * block profile builds its stacks with the same `FrameTable`.
  */
 
 import { fileURLToPath } from "node:url";
@@ -23,7 +22,7 @@ import {
   Sample,
   StringTable,
 } from "pprof-format";
-import type { CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
+import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
 import type { LocationMapper, ScriptRef } from "./sourcemap.ts";
 
 /**
@@ -42,16 +41,62 @@ interface Frame {
   column: number;
 }
 
-/** The sampled stacks of a CPU profile, as indices into `frames`. */
+/**
+ * The distinct call frames of a profile, each with its file path resolved
+ * once, and the scripts they run in (for source maps).
+ */
+export class FrameTable {
+  readonly frames: Frame[] = [];
+  readonly #byKey = new Map<string, number>();
+  readonly #paths = new Map<string, string>();
+  readonly #scripts = new Map<string, string>();
+
+  /**
+   * The index of `frame` shown as `name` (V8's own name, or a styled one).
+   * Without a CDP frame, a synthetic one in `file`.
+   */
+  add(name: string, frame: CallFrame | undefined, file = ""): number {
+    const line = frame && frame.lineNumber >= 0 ? frame.lineNumber + 1 : 0;
+    const column = frame && frame.columnNumber >= 0
+      ? frame.columnNumber + 1
+      : 0;
+    const scriptId = frame?.scriptId ?? "0";
+    const key = `${scriptId}:${line}:${column}:${name}:${frame ? "" : file}`;
+    let index = this.#byKey.get(key);
+    if (index === undefined) {
+      const url = frame?.url ?? "";
+      let path = this.#paths.get(url);
+      if (path === undefined) {
+        path = url.startsWith("file://") ? fileURLToPath(url) : url;
+        this.#paths.set(url, path);
+      }
+      if (url) this.#scripts.set(scriptId, url);
+      index = this.frames.push({
+        name,
+        scriptId,
+        path: frame ? path : file,
+        line,
+        column,
+      }) - 1;
+      this.#byKey.set(key, index);
+    }
+    return index;
+  }
+
+  /** The scripts the frames run in. */
+  get scripts(): ScriptRef[] {
+    return [...this.#scripts].map(([scriptId, url]) => ({ scriptId, url }));
+  }
+}
+
+/** The sampled stacks of a CPU profile, as indices into `table`. */
 export interface CallTree {
-  frames: Frame[];
+  table: FrameTable;
   /** One per node with hits: its frames leaf first, and its hit count. */
   stacks: { frames: number[]; hits: number }[];
   /** Every sample, `(idle)` included: elapsed / total = effective interval. */
   total: number;
   idle: number;
-  /** The scripts the stacks run in, for source maps. */
-  scripts: ScriptRef[];
 }
 
 const GC_NAME = "Garbage Collection";
@@ -75,30 +120,7 @@ export function readCallTree(
   });
   const root = parent.indexOf(-1);
 
-  const frames: Frame[] = [];
-  const frameByKey = new Map<string, number>();
-  const paths = new Map<string, string>();
-  const scripts = new Map<string, string>();
-  const frameOf = (name: string, node: CpuProfileNode | undefined) => {
-    const f = node?.callFrame;
-    const line = f && f.lineNumber >= 0 ? f.lineNumber + 1 : 0;
-    const column = f && f.columnNumber >= 0 ? f.columnNumber + 1 : 0;
-    const scriptId = f?.scriptId ?? "0";
-    const key = `${scriptId}:${line}:${column}:${name}`;
-    let index = frameByKey.get(key);
-    if (index === undefined) {
-      const url = f?.url ?? "";
-      let path = paths.get(url);
-      if (path === undefined) {
-        path = url.startsWith("file://") ? fileURLToPath(url) : url;
-        paths.set(url, path);
-      }
-      if (url) scripts.set(scriptId, url);
-      index = frames.push({ name, scriptId, path, line, column }) - 1;
-      frameByKey.set(key, index);
-    }
-    return index;
-  };
+  const table = new FrameTable();
   // A node's frame depends only on the node (its name is styled by depth,
   // and depth is fixed), so it is computed once.
   const nodeFrame = new Int32Array(nodes.length).fill(-1);
@@ -125,22 +147,19 @@ export function readCallTree(
       const n = chain[j]!;
       if (nodeFrame[n] === -1) {
         const node = nodes[n]!;
-        nodeFrame[n] = frameOf(styledName(node, j === depth, style), node);
+        nodeFrame[n] = table.add(
+          styledName(node, j === depth, style),
+          node.callFrame,
+        );
       }
       stack.push(nodeFrame[n]!);
     }
     if (style === "wall" && top === "(garbage collector)") {
-      stack.push(frameOf(RUNTIME_NAME, undefined));
+      stack.push(table.add(RUNTIME_NAME, undefined));
     }
     stacks.push({ frames: stack, hits });
   }
-  return {
-    frames,
-    stacks,
-    total: cdp.samples?.length ?? hitTotal,
-    idle,
-    scripts: [...scripts].map(([scriptId, url]) => ({ scriptId, url })),
-  };
+  return { table, stacks, total: cdp.samples?.length ?? hitTotal, idle };
 }
 
 function styledName(
@@ -158,13 +177,14 @@ function styledName(
 }
 
 /**
- * The pprof profile of `tree`: one sample per stack, valued by `values(hits)`;
- * sample types, period and times are left to the caller.
+ * The pprof profile of `stacks` (frame indices into `table`, leaf first):
+ * one sample per stack with its values; sample types, period and times are
+ * left to the caller.
  */
-export function callTreeToPprof(
-  tree: CallTree,
+export function stacksToPprof(
+  table: FrameTable,
+  stacks: readonly { frames: readonly number[]; values: number[] }[],
   mapper: LocationMapper,
-  values: (hits: number) => number[],
 ): Profile {
   const strings = new StringTable();
   const locations: Location[] = [];
@@ -203,7 +223,7 @@ export function callTreeToPprof(
     return id;
   };
 
-  const locationOfFrame = tree.frames.map((frame) => {
+  const locationOfFrame = table.frames.map((frame) => {
     let at = {
       file: frame.path,
       line: frame.line as number | undefined,
@@ -233,10 +253,10 @@ export function callTreeToPprof(
     return id;
   });
 
-  const sample = tree.stacks.map(({ frames, hits }) =>
+  const sample = stacks.map(({ frames, values }) =>
     new Sample({
       locationId: frames.map((f) => locationOfFrame[f]!),
-      value: values(hits),
+      value: values,
     })
   );
   return new Profile({

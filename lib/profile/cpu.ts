@@ -16,7 +16,7 @@ import { abortableSleep } from "./sleep.ts";
 import process from "node:process";
 import type { Profile } from "pprof-format";
 import { asOwnPause } from "./block.ts";
-import { callTreeToPprof, readCallTree } from "./call_tree.ts";
+import { readCallTree, stacksToPprof } from "./call_tree.ts";
 import type { CdpCpuProfile } from "./inspector.ts";
 import { post } from "./inspector.ts";
 import {
@@ -162,7 +162,7 @@ export async function cpuProfileToPprof(
 ): Promise<Profile> {
   const { profile: cdp } = raw;
   const tree = asOwnPause(() => readCallTree(cdp, "cpu"));
-  const maps = await prepareSourceMaps(tree.scripts);
+  const maps = await prepareSourceMaps(tree.table.scripts);
   const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
   const periodNanos = Math.round(
     tree.total > 0
@@ -170,10 +170,13 @@ export async function cpuProfileToPprof(
       : raw.intervalMicros * 1000,
   );
   const p = asOwnPause(() =>
-    callTreeToPprof(
-      tree,
+    stacksToPprof(
+      tree.table,
+      tree.stacks.map(({ frames, hits }) => ({
+        frames,
+        values: [hits, hits * periodNanos],
+      })),
       options.mapper ?? maps.mapper,
-      (hits) => [hits, hits * periodNanos],
     )
   );
   setSampleTypes(p, [["samples", "count"], ["cpu", "nanoseconds"]], [
@@ -219,7 +222,7 @@ export async function wallProfileToPprof(
   const { profile: cdp } = raw;
   const tree = readCallTree(cdp, "wall");
   const mapper = options.mapper ??
-    (await prepareSourceMaps(tree.scripts)).mapper;
+    (await prepareSourceMaps(tree.table.scripts)).mapper;
   const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
   const interval = raw.intervalMicros;
   const periodNanos = 1000 * (tree.total > 0
@@ -231,12 +234,15 @@ export async function wallProfileToPprof(
   const effectiveNanos = tree.total > 0
     ? elapsedMicros * 1000 / tree.total
     : interval * 1000;
-  const p = callTreeToPprof(
-    tree,
+  const p = stacksToPprof(
+    tree.table,
+    tree.stacks.map(({ frames, hits }) => ({
+      frames,
+      values: options.collectCpuTime
+        ? [hits, hits * periodNanos, Math.round(hits * effectiveNanos)]
+        : [hits, hits * periodNanos],
+    })),
     mapper,
-    options.collectCpuTime
-      ? (hits) => [hits, hits * periodNanos, Math.round(hits * effectiveNanos)]
-      : (hits) => [hits, hits * periodNanos],
   );
   setSampleTypes(
     p,
