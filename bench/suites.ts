@@ -295,17 +295,34 @@ async function twoProcesses(
 }
 
 const P2: Suite = {
-  ids: ["P2"],
+  ids: ["P2", "P0"],
   title: "pprof configured but idle (heap sampling on) vs no pprof",
   needs: ["http-load"],
   async run(c) {
-    const windows = await twoProcesses(c, {}, { pprof: true });
+    // A second process without pprof measures the method's own noise
+    // (A/A) in the same windows: P2 is read against it.
+    const none = await startApp({});
+    const pprof = await startApp({ pprof: true });
+    const twin = await startApp({});
+    for (const p of [none, pprof, twin]) {
+      await warmUp(c, (s) => httpLoad(c, p.app, s));
+    }
+    const windows = await alternate([
+      plainArm(c, "none", none.child.pid, none.app),
+      plainArm(c, "pprof", pprof.child.pid, pprof.app),
+      plainArm(c, "twin", twin.child.pid, twin.app),
+    ], { rounds: c.rounds, seconds: c.seconds });
     return [
       ratioResult(
         "P2",
         "pprof idle (heap sampling) vs none, CPU-time per request",
         summarize(pairedRatios(windows, 0, 1, cpuPerOp)),
         { limit: 1.005 },
+      ),
+      ratioResult(
+        "P0",
+        "A/A: a second process without pprof vs none (the method's noise, info)",
+        summarize(pairedRatios(windows, 0, 2, cpuPerOp)),
       ),
     ];
   },
@@ -316,29 +333,6 @@ const P5: Suite = {
   title: "block profiling on vs off",
   needs: ["http-load"],
   async run(c) {
-    // Pending until `pprof { block }` serves /debug/pprof/block.
-    const probe = await startApp({ pprof: true, pprofBody: "block" }).catch((
-      error,
-    ) => error as Error);
-    if (probe instanceof Error) {
-      return skipped(
-        ["P5"],
-        this.title,
-        `pending: pprof { block } rejected: ${
-          probe.message.split("\n").find((l) => l.includes("block")) ?? "failed"
-        }`,
-      );
-    }
-    const r = await fetch(`${probe.pprof}/debug/pprof/block`);
-    await r.arrayBuffer();
-    await probe.child.stop();
-    if (r.status !== 200) {
-      return skipped(
-        ["P5"],
-        this.title,
-        `pending: /debug/pprof/block answers ${r.status} (block profiling not built yet)`,
-      );
-    }
     const windows = await twoProcesses(c, { pprof: true }, {
       pprof: true,
       pprofBody: "block",

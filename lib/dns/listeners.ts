@@ -6,10 +6,11 @@
  * configuration's server. CoreDNS gets the same effect from SO_REUSEPORT.
  *
  * UDP goes through `Deno.listenDatagram` where it is enabled
- * (`--unstable-net`; deno.json turns it on) and `node:dgram` otherwise. In
+ * (`--unstable-net`; deno.json turns it on) and `node:dgram` otherwise: in
  * one run here, answering dnsperf with a bare echo, the Deno socket moved
- * 45k queries a second and `node:dgram` 36k (Go's miekg/dns whoami: 57k):
- * the transport, not the DNS work, is what bounds coredeno's DNS rate.
+ * 45k queries a second and `node:dgram` 36k. (With whoami's work on top,
+ * coredeno's DNS rate went from 0.41 to about 0.5 of Go's miekg/dns; bench
+ * P6 and P6e.)
  *
  * @module
  */
