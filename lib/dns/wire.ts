@@ -1,6 +1,7 @@
 /**
  * DNS messages on the wire, through `dns-packet` (the npm package most DNS
- * code in JavaScript uses): this is the only module that imports it. The
+ * code in JavaScript uses); the commonest replies are written directly by
+ * `fast_encode.ts`, byte for byte as `dns-packet` would. The
  * `Message` shape follows miekg/dns's `Msg`, which CoreDNS's code reads:
  * header bits by name, a full 12-bit rcode, and the EDNS0 OPT record kept
  * apart from the additional section.
@@ -16,6 +17,7 @@
 
 import dnsPacket from "npm:dns-packet@5.6.1";
 import { Buffer } from "node:buffer";
+import { encodeCommon } from "./fast_encode.ts";
 
 /**
  * The part of dns-packet used here. Typed locally: `@types/dns-packet`
@@ -261,8 +263,9 @@ function fqdnRr(rr: Rr): Rr {
   return { ...rr, name: fqdn(rr.name) };
 }
 
-function toPacket(m: Message): PacketShape {
-  const flags = (m.opcode & 0xf) << 11 |
+/** The header's flags word, without QR (dns-packet sets it from `type`). */
+function headerFlags(m: Message): number {
+  return (m.opcode & 0xf) << 11 |
     (m.authoritative ? 0x400 : 0) |
     (m.truncated ? 0x200 : 0) |
     (m.recursionDesired ? 0x100 : 0) |
@@ -271,6 +274,10 @@ function toPacket(m: Message): PacketShape {
     (m.authenticatedData ? 0x20 : 0) |
     (m.checkingDisabled ? 0x10 : 0) |
     (m.rcode & 0xf);
+}
+
+function toPacket(m: Message): PacketShape {
+  const flags = headerFlags(m);
   const additionals: (Rr | OptShape)[] = [...m.extra];
   if (m.edns !== undefined) {
     additionals.push({
@@ -297,6 +304,13 @@ function toPacket(m: Message): PacketShape {
 
 /** Encodes a message, without name compression. */
 export function encodeMessage(m: Message): Uint8Array {
+  const common = encodeCommon(m, headerFlags(m));
+  if (common !== undefined) return common;
+  return encodeWithPacket(m);
+}
+
+/** `encodeMessage` through `dns-packet` alone, whatever the message holds. */
+export function encodeWithPacket(m: Message): Uint8Array {
   const buffer = packet.encode(toPacket(m));
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
