@@ -174,16 +174,20 @@ function bindDenoUdp(
 ): UdpSocket {
   const conn = listen({ hostname, port, transport: "udp" });
   const receivers: Promise<void>[] = [];
+  let closed = false;
   return {
     serve(onMessage) {
       const receive = async () => {
         const buffer = new Uint8Array(UDP_BUFFER);
-        for (;;) {
+        while (!closed) {
           let received: [Uint8Array, Deno.Addr];
           try {
             received = await conn.receive(buffer);
           } catch {
-            return; // closed
+            // Closed, or a failed read (the datagram is lost; the client
+            // retries): a receiver only ever stops with the socket.
+            if (!closed) await new Promise((r) => setTimeout(r, 10));
+            continue;
           }
           const [view, from] = received;
           const addr = from as Deno.NetAddr;
@@ -201,6 +205,7 @@ function bindDenoUdp(
       for (let i = 0; i < UDP_RECEIVERS; i++) receivers.push(receive());
     },
     async close() {
+      closed = true;
       try {
         conn.close();
       } catch { /* already closed */ }
