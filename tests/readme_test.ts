@@ -31,19 +31,23 @@ function corefileExamples(markdown: string): string[] {
 }
 
 /**
- * The examples' explicit pprof ports, moved to free ones (consistently, so
- * shared addresses stay shared): tests never bind fixed ports. A bare
- * `pprof` keeps its default, localhost:6053.
+ * The examples' pprof ports, moved to free ones (consistently, so shared
+ * addresses stay shared): tests never bind fixed ports, and a `deno task dev`
+ * running beside the tests holds the default. A bare `pprof` becomes its
+ * default address, localhost:6053, on the port 6053 moves to.
  */
 function onFreePorts(example: string): string {
   const ports = new Map<string, number>();
-  return example.replace(
-    /(pprof [^\s{]*):(\d+)/g,
-    (_, head: string, port: string) => {
-      if (!ports.has(port)) ports.set(port, freePort());
-      return `${head}:${ports.get(port)}`;
-    },
-  );
+  const free = (port: string) => {
+    if (!ports.has(port)) ports.set(port, freePort());
+    return ports.get(port);
+  };
+  return example
+    .replace(/^(\s*pprof)(?=[ \t]*(\{|$))/gm, "$1 localhost:6053")
+    .replace(
+      /(pprof [^\s{]*):(\d+)/g,
+      (_, head: string, port: string) => `${head}:${free(port)}`,
+    );
 }
 
 Deno.test("every Corefile example in the READMEs runs", async (t) => {
