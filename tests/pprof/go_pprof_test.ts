@@ -109,7 +109,7 @@ Deno.test({
             `${proxy.base}/debug/pprof/profile?seconds=1`,
           ]);
           assert.equal(result.code, 0, result.stderr);
-          const line = fixtureLine("export function alpha()");
+          const line = fixtureLine("export function alpha(");
           assert.match(
             result.stdout,
             new RegExp(` alpha \\S*workload\\.ts:${line}(\\s|$)`, "m"),
