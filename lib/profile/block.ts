@@ -36,6 +36,7 @@ import { Session } from "node:inspector";
 import type { Profile } from "pprof-format";
 import { FrameTable, stacksToPprof } from "./call_tree.ts";
 import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
+import { postOn } from "./inspector.ts";
 import {
   addComment,
   fillFilenames,
@@ -170,25 +171,8 @@ export function privateSession(): {
 } {
   const session = new Session();
   session.connect();
-  const send = <T>(method: string, params: Record<string, unknown> = {}) => {
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    return new Promise<T>((resolve, reject) => {
-      try {
-        session.post(
-          method,
-          params,
-          (error: Error | null, result?: unknown) => {
-            clearInterval(keepAlive);
-            if (error) reject(error);
-            else resolve(result as T);
-          },
-        );
-      } catch (error) {
-        clearInterval(keepAlive);
-        reject(error);
-      }
-    });
-  };
+  const send = <T>(method: string, params: Record<string, unknown> = {}) =>
+    postOn<T>(session, method, params);
   return { post: send, send, close: () => session.disconnect() };
 }
 

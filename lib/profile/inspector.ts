@@ -32,7 +32,15 @@ export function post<T = Record<string, unknown>>(
   method: string,
   params: Record<string, unknown> = {},
 ): Promise<T> {
-  const s = connected();
+  return postOn(connected(), method, params);
+}
+
+/** `post` on a given session (the block profiler keeps one of its own). */
+export function postOn<T = Record<string, unknown>>(
+  s: Session,
+  method: string,
+  params: Record<string, unknown> = {},
+): Promise<T> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   return new Promise<T>((resolve, reject) => {
     try {
