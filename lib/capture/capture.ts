@@ -5,7 +5,7 @@
  */
 
 import { gunzipSync } from "node:zlib";
-import { Profile } from "pprof-format";
+import { Profile } from "../deps.ts";
 import { formatSummary, summarize } from "./summary.ts";
 
 /** Exit codes, one per kind of failure, so scripts can tell them apart. */

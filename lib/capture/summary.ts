@@ -3,7 +3,7 @@
  * without a Go toolchain see where time and memory went.
  */
 
-import { Profile } from "pprof-format";
+import { Profile } from "../deps.ts";
 import { int64, str } from "../profile/pprof.ts";
 
 export interface TopRow {

@@ -33,7 +33,7 @@
  */
 
 import { Session } from "node:inspector";
-import type { Profile } from "pprof-format";
+import type { Profile } from "../deps.ts";
 import { FrameTable, stacksToPprof } from "./call_tree.ts";
 import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
 import { postOn } from "./inspector.ts";

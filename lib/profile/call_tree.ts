@@ -21,7 +21,7 @@ import {
   Profile,
   Sample,
   StringTable,
-} from "pprof-format";
+} from "../deps.ts";
 import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
 import type { LocationMapper, ScriptRef } from "./sourcemap.ts";
 

@@ -14,9 +14,9 @@
  * are accepted and ignored.
  */
 
-import type { Profile } from "pprof-format";
-import { SourceMapper } from "@datadog/pprof/out/src/sourcemapper/sourcemapper.js";
-import type { GenerateAllocationLabelsFunction } from "@datadog/pprof/out/src/v8-types.js";
+import type { Profile } from "../deps.ts";
+import { SourceMapper } from "../deps.ts";
+import type { GenerateAllocationLabelsFunction } from "../deps.ts";
 import { type CpuCapture, startCpuCapture, wallProfileToPprof } from "./cpu.ts";
 import {
   DEFAULT_HEAP_INTERVAL_BYTES,

@@ -14,7 +14,7 @@
 
 import { abortableSleep } from "./sleep.ts";
 import process from "node:process";
-import type { Profile } from "pprof-format";
+import type { Profile } from "../deps.ts";
 import { asOwnPause } from "./block.ts";
 import { readCallTree, stacksToPprof } from "./call_tree.ts";
 import type { CdpCpuProfile } from "./inspector.ts";

@@ -13,7 +13,7 @@ import {
   Sample,
   StringTable,
   ValueType,
-} from "pprof-format";
+} from "../deps.ts";
 import { int64, type Numeric, str } from "./pprof.ts";
 
 /**

@@ -1,7 +1,7 @@
 /** Profile → gzipped `profile.proto`, through `@datadog/pprof`'s encoder. */
 
-import type { Profile } from "pprof-format";
-import { encode, encodeSync } from "@datadog/pprof/out/src/profile-encoder.js";
+import type { Profile } from "../deps.ts";
+import { encode, encodeSync } from "../deps.ts";
 
 type EncoderProfile = Parameters<typeof encode>[0];
 

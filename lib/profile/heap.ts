@@ -11,12 +11,9 @@
 
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import type { Profile } from "pprof-format";
-import { serializeHeapProfile } from "@datadog/pprof/out/src/profile-serializer.js";
-import type {
-  Allocation,
-  AllocationProfileNode,
-} from "@datadog/pprof/out/src/v8-types.js";
+import type { Profile } from "../deps.ts";
+import { serializeHeapProfile } from "../deps.ts";
+import type { Allocation, AllocationProfileNode } from "../deps.ts";
 import type { CdpHeapProfile, HeapProfileNode } from "./inspector.ts";
 import { post } from "./inspector.ts";
 import {

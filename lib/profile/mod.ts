@@ -18,4 +18,4 @@
 export * from "./engine.ts";
 export { encode, encodeSync, heap, SourceMapper, time } from "./compat.ts";
 export type { TimeProfilerOptions } from "./compat.ts";
-export type { Profile } from "pprof-format";
+export type { Profile } from "../deps.ts";

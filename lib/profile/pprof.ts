@@ -10,7 +10,7 @@ import {
   type Profile,
   Sample,
   ValueType,
-} from "pprof-format";
+} from "../deps.ts";
 
 export type Numeric = number | bigint;
 

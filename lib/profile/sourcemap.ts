@@ -16,11 +16,8 @@
 
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { SourceMapper } from "@datadog/pprof/out/src/sourcemapper/sourcemapper.js";
-import type {
-  GeneratedLocation,
-  SourceLocation,
-} from "@datadog/pprof/out/src/sourcemapper/sourcemapper.js";
+import { SourceMapper } from "../deps.ts";
+import type { GeneratedLocation, SourceLocation } from "../deps.ts";
 import { on, post } from "./inspector.ts";
 
 /** File extensions Deno transpiles before V8 sees them. */

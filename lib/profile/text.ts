@@ -5,7 +5,7 @@
  */
 
 import process from "node:process";
-import type { Profile } from "pprof-format";
+import type { Profile } from "../deps.ts";
 import { int64, str } from "./pprof.ts";
 
 /**

@@ -4,7 +4,7 @@
  */
 
 import { abortableSleep } from "../../lib/profile/sleep.ts";
-import type { Profile } from "pprof-format";
+import type { Profile } from "../../lib/deps.ts";
 import {
   captureCpuProfile,
   CpuProfilerBusyError,

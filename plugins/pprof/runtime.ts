@@ -5,7 +5,7 @@
  * DevTools trace). Same parameters, headers and delta algorithm as Go's.
  */
 
-import { Profile, StringTable } from "pprof-format";
+import { Profile, StringTable } from "../../lib/deps.ts";
 import {
   BLOCK_FLOOR_MS,
   blockProfile,

@@ -7,7 +7,7 @@
 
 import { goToolPprof } from "../_go.ts";
 import assert from "node:assert/strict";
-import type { Profile } from "pprof-format";
+import type { Profile } from "../../lib/deps.ts";
 import {
   freePort,
   goAvailable,

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Profile } from "pprof-format";
+import { Profile } from "../../lib/deps.ts";
 import { startWorkload } from "../_helpers.ts";
 import { assertProfileInvariants } from "../profile/_invariants.ts";
 

@@ -1,6 +1,6 @@
 /** Helpers for reading profiles in tests/profile. */
 
-import type { Profile } from "pprof-format";
+import type { Profile } from "../../lib/deps.ts";
 
 type Numeric = number | bigint;
 

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { Profile } from "pprof-format";
+import { Profile } from "../../lib/deps.ts";
 
 type Numeric = number | bigint;
 

@@ -8,7 +8,7 @@ import {
   Sample,
   StringTable,
   ValueType,
-} from "pprof-format";
+} from "../../lib/deps.ts";
 import { deltaProfile, encodeProfile } from "../../lib/profile/mod.ts";
 import { assertProfileInvariants } from "./_invariants.ts";
 import { num, stacks } from "./_helpers.ts";

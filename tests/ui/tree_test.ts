@@ -10,7 +10,7 @@ import {
   Sample,
   StringTable,
   ValueType,
-} from "pprof-format";
+} from "../../lib/deps.ts";
 import {
   decodeProfile,
   type FlameNode,

@@ -5,7 +5,7 @@
  */
 
 import { gunzipSync } from "node:zlib";
-import { Profile } from "pprof-format";
+import { Profile } from "../../../lib/deps.ts";
 
 /** One frame on one call path. `values[i]` is sample type `i`'s total. */
 export interface FlameNode {

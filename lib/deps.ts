@@ -1,0 +1,37 @@
+/**
+ * The npm packages coredeno's library is built on, pinned once, by full
+ * `npm:` specifier. Public modules (`lib/pprof`, `lib/profile`) import them
+ * from here rather than through deno.json's import map, which applies only
+ * inside this repository: a script in any other folder can import them by
+ * path or URL.
+ *
+ * `@datadog/pprof`'s main entry loads a native addon Deno cannot load, so its
+ * pure-JavaScript modules are imported by subpath.
+ */
+
+export {
+  Function,
+  Label,
+  Line,
+  Location,
+  Mapping,
+  Profile,
+  Sample,
+  StringTable,
+  ValueType,
+} from "npm:pprof-format@2.3.2";
+export {
+  encode,
+  encodeSync,
+} from "npm:@datadog/pprof@5.20.0/out/src/profile-encoder.js";
+export { serializeHeapProfile } from "npm:@datadog/pprof@5.20.0/out/src/profile-serializer.js";
+export {
+  type GeneratedLocation,
+  type SourceLocation,
+  SourceMapper,
+} from "npm:@datadog/pprof@5.20.0/out/src/sourcemapper/sourcemapper.js";
+export type {
+  Allocation,
+  AllocationProfileNode,
+  GenerateAllocationLabelsFunction,
+} from "npm:@datadog/pprof@5.20.0/out/src/v8-types.js";
