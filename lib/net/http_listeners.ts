@@ -25,6 +25,8 @@ export interface ListenAddress {
 export interface HttpListener {
   readonly hostname: string;
   readonly port: number;
+  /** Lets the process exit while the socket is open (Deno's `unref`). */
+  unref(): void;
   /** Drops this holder; the socket closes when no holder is left. */
   release(): Promise<void>;
 }
@@ -65,6 +67,7 @@ export function acquireHttpListener(
   return {
     hostname: owned.server.addr.hostname,
     port: owned.server.addr.port,
+    unref: () => owned.server.unref(),
     async release() {
       const index = owned.holders.indexOf(holder);
       if (index < 0) return;

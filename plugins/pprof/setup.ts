@@ -14,13 +14,16 @@ import {
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
 import type { HttpListener } from "../../lib/net/http_listeners.ts";
-import type { IPNet } from "../../lib/corefile/keys.ts";
-import { parseAllowed } from "./allow.ts";
-import { startPprofListener } from "./listener.ts";
-import { holdBlockProfiling } from "./blocking.ts";
-import { holdHeapSampling } from "./sampling.ts";
+import { parseAllowed } from "../../lib/pprof/allow.ts";
+import { holdProfiler } from "../../lib/pprof/profiler.ts";
+import {
+  type AllowedNet,
+  listenPprof,
+  pprofSurface,
+} from "../../lib/pprof/surface.ts";
+import { DEFAULT_ADDRESS } from "../../lib/pprof/mod.ts";
 
-export const DEFAULT_ADDRESS = "localhost:6053";
+export { DEFAULT_ADDRESS };
 
 /** One block's `pprof` directive, validated. */
 export interface PprofConfig {
@@ -39,7 +42,7 @@ export interface PprofConfig {
    */
   allocations: boolean;
   /** `allow CIDR...`: the clients answered; empty means everyone who can connect. */
-  allow: { text: string; net: IPNet }[];
+  allow: AllowedNet[];
   /** `FILE:LINE` of the directive, for messages about it. */
   at: string;
 }
@@ -141,25 +144,18 @@ export function setup(c: Controller): void {
     () => ({ listeners: new Map(), allocations: false }),
   );
   registry.allocations ||= config.allocations;
-  // One heap sampler for the configuration, started before any listener
-  // (the first block to set up registers it, so its hooks run first).
-  c.shared("pprof.sampling", () => {
+  // One hold on the process's profiler for the configuration, taken before
+  // any listener opens (the first block to set up registers it, so its hooks
+  // run first). A reload's new configuration supersedes the old one's.
+  c.shared("pprof.profiler", () => {
     let release: (() => Promise<void>) | undefined;
     c.onStartup(async () => {
-      release = await holdHeapSampling(registry.allocations);
-    });
-    c.onShutdown(async () => {
-      await release?.();
-      release = undefined;
-    });
-    return true;
-  });
-  // One stall detector for the configuration, when any block asks for it.
-  c.shared("pprof.block", () => {
-    let release: (() => Promise<void>) | undefined;
-    c.onStartup(() => {
-      const rate = registry.blockRate?.rate ?? 0;
-      if (rate > 0) release = holdBlockProfiling(rate);
+      const hold = holdProfiler({
+        blockRate: registry.blockRate?.rate ?? 0,
+        allocations: registry.allocations,
+      }, { source: "Corefile", supersede: true });
+      release = hold.release;
+      await hold.ready;
     });
     c.onShutdown(async () => {
       await release?.();
@@ -196,9 +192,17 @@ export function setup(c: Controller): void {
 
   let listener: HttpListener | undefined;
   c.onStartup(() => {
-    listener = startPprofListener(config, {
-      blockRate: () => registry.blockRate?.rate ?? 0,
-    });
+    const handler = pprofSurface({ allow: config.allow });
+    try {
+      listener = listenPprof(config, config.allow, handler);
+    } catch (error) {
+      throw new Error(
+        `plugin/pprof: Failed to start pprof handler: ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
   });
   c.onShutdown(async () => {
     await listener?.release();

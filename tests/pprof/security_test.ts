@@ -5,7 +5,7 @@ import {
   isAllowed,
   isLoopbackHost,
   parseAllowed,
-} from "../../plugins/pprof/allow.ts";
+} from "../../lib/pprof/allow.ts";
 import { freePort, startCoredeno } from "../_helpers.ts";
 
 Deno.test("allow lists match IPv4, IPv6 and IPv4-mapped peers", () => {

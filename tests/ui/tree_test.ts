@@ -15,7 +15,7 @@ import {
   decodeProfile,
   type FlameNode,
   flameTree,
-} from "../../plugins/pprof/ui/tree.ts";
+} from "../../lib/pprof/ui/tree.ts";
 
 /** main → work → {alpha (2 samples), beta inlined into work (1)}, plus one main-only sample. */
 function knownProfile(): Profile {

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { startWorkload } from "../_helpers.ts";
-import type { FlameNode } from "../../plugins/pprof/ui/tree.ts";
+import type { FlameNode } from "../../lib/pprof/ui/tree.ts";
 
 /** Every node named `name`, anywhere in the tree. */
 function findAll(root: FlameNode, name: string): FlameNode[] {

@@ -24,7 +24,7 @@ import {
 } from "../../lib/profile/pprof.ts";
 import type { Endpoint } from "./handler.ts";
 import { goError, goProfile, goText } from "./http.ts";
-import type { ListenerOptions } from "./listener.ts";
+import { heldBlockRate } from "./profiler.ts";
 import { intParam, MAX_SECONDS, serveDelta } from "./profiles.ts";
 
 type Snapshot = () => Promise<Profile> | Profile;
@@ -82,25 +82,25 @@ const CONTENTION_TYPES: [string, string][] = [
 ];
 
 /** `block`: event-loop stalls, or an empty profile when `block` is not configured. */
-export function blockEndpoint(options: ListenerOptions): Endpoint {
+export function blockEndpoint(): Endpoint {
   return namedProfile(
     "block",
     () =>
       `Event-loop stalls: the JavaScript that held the event loop while every other callback waited. ` +
       `A contention is one stall (the loop got to a due callback at least ${BLOCK_FLOOR_MS} ms late); ` +
       `its delay is how late, split across the stacks sampled during it. ` +
-      (options.blockRate() > 0
-        ? `On, at rate ${options.blockRate()} ns: stalls that long are always recorded, shorter ones with probability delay/rate, scaled to stay unbiased.`
-        : `Off: add block to the pprof block of the Corefile to turn it on.`),
+      (heldBlockRate() > 0
+        ? `On, at rate ${heldBlockRate()} ns: stalls that long are always recorded, shorter ones with probability delay/rate, scaled to stay unbiased.`
+        : `Off: turn it on with block in the Corefile's pprof block, the block option of pprofHandler() or servePprof(), or coredeno run --block.`),
     () =>
-      options.blockRate() > 0 ? blockProfile() : emptyProfile(
+      heldBlockRate() > 0 ? blockProfile() : emptyProfile(
         CONTENTION_TYPES,
         ["contentions", "count"],
         [
-          "coredeno: block profiling is off; `pprof { block [RATE] }` in the Corefile turns on event-loop stall detection",
+          "coredeno: block profiling is off; `pprof { block [RATE] }` in a Corefile, the `block` option of pprofHandler()/servePprof() or `coredeno run --block` turns on event-loop stall detection",
         ],
       ),
-    () => options.blockRate() > 0 ? blockProfileCount() : 0,
+    () => heldBlockRate() > 0 ? blockProfileCount() : 0,
   );
 }
 

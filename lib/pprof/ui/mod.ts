@@ -11,7 +11,7 @@
  *   for a profile file the user dropped on the page
  */
 
-import { type Endpoint, PPROF_PATH } from "../handler.ts";
+import type { Endpoint } from "../handler.ts";
 import { goError, goNotFound } from "../http.ts";
 import { FLAME_CSS, FLAME_JS, PAGE_HTML } from "./assets.ts";
 import { decodeProfile, flameTree } from "./tree.ts";
@@ -73,8 +73,8 @@ export function uiEndpoint(sources: readonly Endpoint[]): Endpoint {
       "browser (click to zoom, hover for values, search); or of a .pb.gz " +
       "file dropped on the page. Nothing is loaded from elsewhere.",
     extraMethods: ["POST"],
-    async serve(request, url, signal) {
-      const sub = url.pathname.slice(`${PPROF_PATH}/ui/`.length);
+    async serve(request, url, signal, path) {
+      const sub = path.slice("ui/".length);
       const isData = sub === "data";
       const allowed = isData ? ["GET", "HEAD", "POST"] : ["GET", "HEAD"];
       if (!allowed.includes(request.method)) {
@@ -115,10 +115,9 @@ export function uiEndpoint(sources: readonly Endpoint[]): Endpoint {
       );
     }
     const target = new URL(url);
-    target.pathname = `${PPROF_PATH}/${type}`;
     target.searchParams.delete("type");
     target.searchParams.delete("debug"); // the tree needs the protobuf
-    const response = await source.serve(request, target, signal);
+    const response = await source.serve(request, target, signal, type);
     if (response.status !== 200) return response; // Go's error, as is
     const bytes = new Uint8Array(await response.arrayBuffer());
     return treeResponse(bytes, type);

@@ -14,6 +14,7 @@ import {
   goText,
 } from "./http.ts";
 
+/** Where Go's `net/http/pprof` serves, and so every pprof client looks. */
 export const PPROF_PATH = "/debug/pprof";
 
 /** One name under `/debug/pprof/`. */
@@ -34,11 +35,13 @@ export interface Endpoint {
   /**
    * Answers one request. `signal` aborts when the client goes away or the
    * listener shuts down, so long captures end early instead of holding on.
+   * `path` is the decoded path under the base (`heap`, `ui/flame.js`).
    */
   serve(
     request: Request,
     url: URL,
     signal: AbortSignal,
+    path: string,
   ): Response | Promise<Response>;
 }
 
@@ -47,9 +50,13 @@ export type PprofHandler = (
   signal?: AbortSignal,
 ) => Promise<Response>;
 
-/** Builds the handler for one pprof listener. */
+/**
+ * Builds the handler for a set of endpoints served under `base` (Go's
+ * `/debug/pprof`; another path for apps that mount it elsewhere).
+ */
 export function createPprofHandler(
   endpoints: readonly Endpoint[],
+  base: string = PPROF_PATH,
 ): PprofHandler {
   const byName = new Map(endpoints.map((e) => [e.name, e]));
   const sorted = [...endpoints].sort((a, b) => a.name < b.name ? -1 : 1);
@@ -58,27 +65,27 @@ export function createPprofHandler(
     const path = url.pathname;
     const clean = cleanPath(path);
     if (clean !== path) return goRedirect(request, clean + url.search, 301);
-    if (path !== PPROF_PATH && !path.startsWith(`${PPROF_PATH}/`)) {
-      return goNotFound();
-    }
+    if (path !== base && !path.startsWith(`${base}/`)) return goNotFound();
 
-    const name = decodeName(path.slice(PPROF_PATH.length + 1));
+    const name = decodeName(path.slice(base.length + 1));
     const endpoint = name === undefined ? undefined : lookup(name);
     const allowed = ["GET", "HEAD", ...(endpoint?.extraMethods ?? [])];
     if (!allowed.includes(request.method)) {
       return goError(405, "Method Not Allowed", { Allow: allowed.join(", ") });
     }
     // CoreDNS redirects the bare path itself (302); Go's mux would say 301.
-    if (path === PPROF_PATH) return goRedirect(request, `${PPROF_PATH}/`, 302);
-    if (name === "") return goHtml(indexPage(sorted));
-    if (endpoint === undefined) return goError(404, "Unknown profile");
+    if (path === base) return goRedirect(request, `${base}/`, 302);
+    if (name === "") return goHtml(indexPage(base, sorted));
+    if (endpoint === undefined || name === undefined) {
+      return goError(404, "Unknown profile");
+    }
     if (endpoint.subtree && name === endpoint.name) {
       return goRedirect(request, `${path}/${url.search}`, 301);
     }
     const signal = shutdown
       ? AbortSignal.any([request.signal, shutdown])
       : request.signal;
-    return await endpoint.serve(request, url, signal);
+    return await endpoint.serve(request, url, signal, name);
   };
 
   /** An exact name, or a path under a subtree endpoint's `NAME/`. */
@@ -112,7 +119,7 @@ export function cleanPath(path: string): string {
 }
 
 /** Go's index page, with descriptions written for a JavaScript process. */
-function indexPage(endpoints: readonly Endpoint[]): string {
+function indexPage(base: string, endpoints: readonly Endpoint[]): string {
   const profiles = endpoints.filter((e) => !e.subtree);
   const views = endpoints.filter((e) => e.subtree).map((e) => {
     const name = escapeHtml(e.name);
@@ -133,7 +140,7 @@ function indexPage(endpoints: readonly Endpoint[]): string {
   );
   return `<html>
 <head>
-<title>/debug/pprof/</title>
+<title>${escapeHtml(base)}/</title>
 <style>
 .profile-name{
 \tdisplay:inline-block;
@@ -142,7 +149,7 @@ function indexPage(endpoints: readonly Endpoint[]): string {
 </style>
 </head>
 <body>
-/debug/pprof/<br>
+${escapeHtml(base)}/<br>
 <br>
 ${
     views.length

@@ -1,9 +1,9 @@
 /**
- * `allow CIDR...`: which clients a pprof listener answers. Profiles show a
+ * `allow CIDR...`: which clients a pprof surface answers. Profiles show a
  * process's code and memory; off loopback they should not be everyone's.
  */
 
-import { type IPNet, parseCIDR, parseIP } from "../../lib/corefile/keys.ts";
+import { type IPNet, netContains, parseCIDR, parseIP } from "../net/ip.ts";
 
 /** Parses `10.0.0.0/8`, `::1/128` or a bare address (one host); undefined if neither. */
 export function parseAllowed(text: string): IPNet | undefined {
@@ -23,16 +23,7 @@ export function isAllowed(nets: readonly IPNet[], address: string): boolean {
   ) {
     ip = ip.slice(12);
   }
-  return nets.some((net) => net.ip.length === ip.length && contains(net, ip));
-}
-
-function contains(net: IPNet, ip: number[]): boolean {
-  for (let bit = 0; bit < net.ones; bit++) {
-    const mask = 0x80 >> (bit % 8);
-    const byte = bit >> 3;
-    if ((net.ip[byte]! & mask) !== (ip[byte]! & mask)) return false;
-  }
-  return true;
+  return nets.some((net) => netContains(net, ip));
 }
 
 /** Loopback hosts: `localhost`, 127.0.0.0/8, ::1. */
