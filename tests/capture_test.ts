@@ -1,11 +1,20 @@
 /** `coredeno capture` against a running server: progress, validation, summary, errors. */
 
 import assert from "node:assert/strict";
-import { CONFIG, freePort, MAIN, startWorkload } from "./_helpers.ts";
+import {
+  CONFIG,
+  freePort,
+  goAvailable,
+  MAIN,
+  startWorkload,
+} from "./_helpers.ts";
+import { goToolPprof } from "./_go.ts";
 import { assertProfileInvariants } from "./profile/_invariants.ts";
 
-async function capture(args: string[], dir: string) {
-  const output = await new Deno.Command(Deno.execPath(), {
+const hasGo = goAvailable();
+
+function captureCommand(args: string[], dir: string, stdout: "piped" | "null") {
+  return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--config",
@@ -18,14 +27,30 @@ async function capture(args: string[], dir: string) {
     ],
     cwd: dir,
     stdin: "null",
+    stdout,
+    stderr: "piped",
     env: { NO_COLOR: "1" },
-  }).output();
+  });
+}
+
+async function capture(args: string[], dir: string) {
+  const output = await captureCommand(args, dir, "piped").output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return {
     code: output.code,
+    /** stdout exactly as written: `-o -` puts the profile's bytes there. */
+    bytes: output.stdout,
     stdout: text(output.stdout),
     stderr: text(output.stderr),
   };
+}
+
+/** A server that answers every request 200 with `body`: not a profile. */
+function notAProfileServer(body: string) {
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(body),
+  );
 }
 
 Deno.test("coredeno capture saves checked profiles and prints their top", async (t) => {
@@ -88,6 +113,90 @@ Deno.test("coredeno capture saves checked profiles and prints their top", async 
         );
       },
     );
+
+    for (const type of ["profile", "heap"]) {
+      await t.step({
+        name: `-o - > file: ${type}'s bytes as served, read by go tool pprof`,
+        ignore: !hasGo,
+        async fn() {
+          const seconds = type === "profile" ? ["--seconds", "1"] : [];
+          const result = await capture(
+            ["--url", url, "--type", type, ...seconds, "-o", "-"],
+            dir,
+          );
+          assert.equal(result.code, 0, result.stderr);
+          // gzip's magic and method, not U+FFFD from a text round trip
+          assert.deepEqual([...result.bytes.subarray(0, 3)], [0x1f, 0x8b, 8]);
+          assertProfileInvariants(result.bytes);
+          // The summary goes to stderr, so stdout is the profile alone.
+          assert.match(
+            result.stderr,
+            type === "profile" ? /Type: cpu\n/ : /Type: inuse_space\n/,
+          );
+          const file = `${dir}/stdout-${type}.pb.gz`;
+          await Deno.writeFile(file, result.bytes);
+          const pprof = await goToolPprof(["-top", file]);
+          assert.equal(pprof.code, 0, pprof.stderr);
+          assert.match(
+            pprof.stdout,
+            type === "profile" ? /\balpha\b/ : /\bretainMemory\b/,
+          );
+        },
+      });
+    }
+
+    await t.step("a 200 that is not a profile: exit 4", async () => {
+      const server = notAProfileServer("<html>hello</html>\n");
+      try {
+        const result = await capture([
+          "--url",
+          `127.0.0.1:${server.addr.port}`,
+          "--type",
+          "heap",
+          "-o",
+          "junk.pb.gz",
+        ], dir);
+        assert.equal(result.code, 4, result.stderr);
+        assert.match(result.stderr, /not a pprof profile: /);
+        await assert.rejects(
+          Deno.stat(`${dir}/junk.pb.gz`),
+          Deno.errors.NotFound,
+        );
+      } finally {
+        await server.shutdown();
+      }
+    });
+
+    await t.step("an output that cannot be written: exit 5", async () => {
+      const result = await capture([
+        "--url",
+        url,
+        "--type",
+        "heap",
+        "-o",
+        `${dir}/no/such/dir/heap.pb.gz`,
+      ], dir);
+      assert.equal(result.code, 5, result.stderr);
+      assert.match(
+        result.stderr,
+        /cannot write .*no\/such\/dir\/heap\.pb\.gz: /,
+      );
+    });
+
+    await t.step("-o - into a closed pipe: exit 5", async () => {
+      const child = captureCommand(
+        ["--url", url, "--type", "heap", "-o", "-"],
+        dir,
+        "piped",
+      ).spawn();
+      await child.stdout.cancel(); // the reader is gone before any byte
+      const stderr = new TextDecoder().decode(
+        await new Response(child.stderr).arrayBuffer(),
+      );
+      const status = await child.status;
+      assert.equal(status.code, 5, stderr);
+      assert.match(stderr, /cannot write to stdout: /);
+    });
 
     await t.step("bad flags: exit 2", async () => {
       assert.equal((await capture(["--type", "nosuch"], dir)).code, 2);

@@ -56,6 +56,8 @@ export interface CaptureOptions {
 export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Writes all of `bytes` to stdout (`--output -`): a profile is binary. */
+  writeStdout(bytes: Uint8Array): Promise<void>;
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
 }
 
@@ -138,19 +140,20 @@ export async function capture(options: CaptureOptions, io: Io): Promise<void> {
     const profile = decodeProfile(body);
     if (options.top > 0) report(formatSummary(summarize(profile, options.top)));
   }
-  if (output === "-") io.stdout(new TextDecoder().decode(body));
-  else {
-    try {
-      await io.writeFile(output, body);
-    } catch (error) {
-      if (error instanceof CaptureError) throw error;
-      throw new CaptureError(
-        `cannot write ${output}: ${(error as Error).message}`,
-        EXIT.output,
-      );
-    }
-    io.stderr(`Saved ${options.type} in ${output}\n`);
+  try {
+    // The bytes as served: gzip is binary, no text decoding on the way.
+    if (output === "-") await io.writeStdout(body);
+    else await io.writeFile(output, body);
+  } catch (error) {
+    if (error instanceof CaptureError) throw error;
+    throw new CaptureError(
+      `cannot write ${output === "-" ? "to stdout" : output}: ${
+        (error as Error).message
+      }`,
+      EXIT.output,
+    );
   }
+  if (output !== "-") io.stderr(`Saved ${options.type} in ${output}\n`);
 }
 
 /** `go tool pprof`'s wording: the body only when the server marks it as a Go pprof error. */

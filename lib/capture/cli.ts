@@ -56,7 +56,7 @@ const FLAGS: readonly FlagSpec[] = [
 /** Runs `coredeno capture ARGS`; returns the exit code. */
 export async function runCapture(args: readonly string[]): Promise<number> {
   const stderr = (text: string) =>
-    void Deno.stderr.writeSync(new TextEncoder().encode(text));
+    writeAllSync(Deno.stderr, new TextEncoder().encode(text));
   let values: Map<string, string>;
   try {
     const parsed = parseGoFlags(args, FLAGS);
@@ -108,8 +108,15 @@ export async function runCapture(args: readonly string[]): Promise<number> {
         (values.get("progress") === "true" || Deno.stderr.isTerminal()),
     }, {
       stdout: (text) =>
-        void Deno.stdout.writeSync(new TextEncoder().encode(text)),
+        writeAllSync(Deno.stdout, new TextEncoder().encode(text)),
       stderr,
+      async writeStdout(bytes) {
+        // A write may take fewer bytes than it was given (pipes): loop.
+        let written = 0;
+        while (written < bytes.length) {
+          written += await Deno.stdout.write(bytes.subarray(written));
+        }
+      },
       async writeFile(path, bytes) {
         // Asked at run time: coredeno itself runs without write permission.
         const permission = await Deno.permissions.request({
@@ -130,5 +137,16 @@ export async function runCapture(args: readonly string[]): Promise<number> {
     if (!(error instanceof CaptureError)) throw error;
     stderr(`${error.message}\n`);
     return error.exitCode;
+  }
+}
+
+/** `writeSync` may write fewer bytes than it was given: write them all. */
+function writeAllSync(
+  file: { writeSync(bytes: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += file.writeSync(bytes.subarray(written));
   }
 }
