@@ -5,6 +5,7 @@
  */
 
 import process from "node:process";
+import { pluginLogger } from "../log.ts";
 import {
   escapeHtml,
   goError,
@@ -13,6 +14,8 @@ import {
   goRedirect,
   goText,
 } from "./http.ts";
+
+const log = pluginLogger("pprof");
 
 /** Where Go's `net/http/pprof` serves, and so every pprof client looks. */
 export const PPROF_PATH = "/debug/pprof";
@@ -52,7 +55,8 @@ export type PprofHandler = (
 
 /**
  * Builds the handler for a set of endpoints served under `base` (Go's
- * `/debug/pprof`; another path for apps that mount it elsewhere).
+ * `/debug/pprof`; another path for apps that mount it elsewhere). What an
+ * endpoint throws is answered with Go's 500 and logged as `plugin/pprof:`.
  */
 export function createPprofHandler(
   endpoints: readonly Endpoint[],
@@ -85,7 +89,15 @@ export function createPprofHandler(
     const signal = shutdown
       ? AbortSignal.any([request.signal, shutdown])
       : request.signal;
-    return await endpoint.serve(request, url, signal, name);
+    try {
+      return await endpoint.serve(request, url, signal, name);
+    } catch (error) {
+      // The one error mapper of the surface: what an endpoint did not expect
+      // is still Go's error (go tool pprof prints it) and one log line.
+      log.error(`${endpoint.name}: ${String(error)}`);
+      const message = error instanceof Error ? error.message : String(error);
+      return goError(500, `Could not serve ${endpoint.name}: ${message}`);
+    }
   };
 
   /** An exact name, or a path under a subtree endpoint's `NAME/`. */
