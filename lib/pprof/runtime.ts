@@ -25,7 +25,7 @@ import {
 import type { Endpoint } from "./handler.ts";
 import { goError, goProfile, goText } from "./http.ts";
 import { heldBlockRate } from "./profiler.ts";
-import { intParam, MAX_SECONDS, serveDelta } from "./profiles.ts";
+import { intParam, serveDelta } from "./profiles.ts";
 
 type Snapshot = () => Promise<Profile> | Profile;
 
@@ -162,19 +162,28 @@ function traceSeconds(text: string | null): number {
   return Number.isFinite(value) && value > 0 ? value : 1;
 }
 
+/**
+ * The longest trace. Its 250 µs sampling costs the process 6-40% of its
+ * throughput (feasibility.md §4), the range `/profile` refuses; a trace is
+ * a close look at a short window, so that cost is bounded to a minute.
+ */
+export const MAX_TRACE_SECONDS = 60;
+
 /** `trace?seconds=N`: a Chrome DevTools trace JSON of the next N seconds. */
 export const traceEndpoint: Endpoint = {
   name: "trace",
   description:
-    "A trace of the next N seconds (seconds GET parameter, default 1) as Chrome DevTools trace JSON, " +
+    `A trace of the next N seconds (seconds GET parameter, default 1, at most ${MAX_TRACE_SECONDS}) as Chrome DevTools trace JSON, ` +
     "not Go's execution trace: CPU samples every 250 µs, busy runs of the event loop, sampled GC and " +
-    "event-loop stalls. Open trace.json in Perfetto (ui.perfetto.dev), chrome://tracing or DevTools' Performance panel.",
+    "event-loop stalls. Sampling that fine slows the process (the rate /profile refuses), so a trace is " +
+    "for a short window; profile longer stretches with /profile. " +
+    "Open trace.json in Perfetto (ui.perfetto.dev), chrome://tracing or DevTools' Performance panel.",
   async serve(_request, url, signal) {
     const seconds = traceSeconds(url.searchParams.get("seconds"));
-    if (seconds > MAX_SECONDS) {
+    if (seconds > MAX_TRACE_SECONDS) {
       return goError(
         400,
-        `invalid value for "seconds" - must be at most ${MAX_SECONDS}`,
+        `invalid value for "seconds" - must be at most ${MAX_TRACE_SECONDS}`,
       );
     }
     let trace;
