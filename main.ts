@@ -12,6 +12,7 @@ import {
   usage,
 } from "./lib/cli/go_flags.ts";
 import { runCapture } from "./lib/capture/cli.ts";
+import { runCli } from "./lib/cli/run.ts";
 import { log } from "./lib/log.ts";
 import { versionLines, zoneLines } from "./lib/server/banner.ts";
 import { Runner } from "./lib/server/instance.ts";
@@ -309,5 +310,6 @@ if (import.meta.main) {
   if (Deno.args[0] === "capture") {
     Deno.exit(await runCapture(Deno.args.slice(1)));
   }
+  if (Deno.args[0] === "run") Deno.exit(await runCli(Deno.args.slice(1)));
   await main(Deno.args);
 }

@@ -69,7 +69,7 @@ export function spawnCoredeno(
 }
 
 /** Collects a child's stdout and stderr as text while it runs. */
-function captured(child: Deno.ChildProcess): Coredeno {
+export function captured(child: Deno.ChildProcess): Coredeno {
   const out = { stdout: "", stderr: "" };
   const decoder = () => new TextDecoderStream();
   const pumps = [

@@ -4,14 +4,18 @@
  * pprof format that `go tool pprof`, Parca, Pyroscope and speedscope read,
  * plus a flame graph at `/debug/pprof/ui/`.
  *
- * Mount it in your own server:
+ * Mount it in your own server, in two lines:
  *
  * ```ts ignore
- * import { pprofHandler } from "./lib/pprof/mod.ts";
+ * import { withPprof } from "./lib/pprof/mod.ts";
+ * Deno.serve(withPprof((request) => new Response("hello")));
+ * ```
+ *
+ * or, in a framework (Hono here), route `/debug/pprof/*` to `pprofHandler()`:
+ *
+ * ```ts ignore
  * const pprof = pprofHandler();
- * Deno.serve((req, info) =>
- *   pprof.matches(req) ? pprof(req, info) : new Response("hello")
- * );
+ * app.all("/debug/pprof/*", (c) => pprof(c.req.raw, c.env));
  * ```
  *
  * or give it a listener of its own, like Go's
@@ -46,6 +50,9 @@ import {
 export { PprofConflictError };
 
 const log = pluginLogger("pprof");
+
+/** The variable `coredeno run` passes options to lib/pprof/attach.ts in (JSON). */
+export const ATTACH_ENV = "COREDENO_PPROF";
 
 /** Where `servePprof()` and the Corefile's bare `pprof` listen. */
 export const DEFAULT_ADDRESS = "localhost:6053";
@@ -151,6 +158,43 @@ export function pprofHandler(options: PprofOptions = {}): PprofHandler {
       await hold.release();
     },
   });
+}
+
+/**
+ * Wraps a `Deno.serve` handler so that `/debug/pprof` (or `path`) answers
+ * beside it: `Deno.serve(withPprof(app))`. Everything else goes to `app`.
+ *
+ * @example
+ * ```ts
+ * import { withPprof } from "./mod.ts";
+ *
+ * const app = (_request: Request) => new Response("app");
+ * const handler = withPprof(app);
+ *
+ * const info = {
+ *   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+ * } as Deno.ServeHandlerInfo<Deno.NetAddr>;
+ * const page = await handler(new Request("http://localhost/"), info);
+ * if (await page.text() !== "app") throw new Error("the app answers");
+ * const heap = await handler(
+ *   new Request("http://localhost/debug/pprof/heap"),
+ *   info,
+ * );
+ * if (heap.status !== 200) throw new Error(`heap: ${heap.status}`);
+ * await heap.body?.cancel();
+ * await handler.close();
+ * ```
+ */
+export function withPprof<Info extends { remoteAddr: Deno.Addr }>(
+  app: (request: Request, info: Info) => Response | Promise<Response>,
+  options: PprofOptions = {},
+): ((request: Request, info: Info) => Response | Promise<Response>) & {
+  close(): Promise<void>;
+} {
+  const pprof = pprofHandler(options);
+  const handler = (request: Request, info: Info) =>
+    pprof.matches(request) ? pprof(request, info) : app(request, info);
+  return Object.assign(handler, { close: () => pprof.close() });
 }
 
 /**
