@@ -3,14 +3,17 @@
  * profile of this package gets (sample types, times, filenames, comments).
  */
 
+import { fileURLToPath } from "node:url";
 import {
   Function as PprofFunction,
   Line,
   Location,
-  type Profile,
+  Mapping,
+  Profile,
   Sample,
   ValueType,
 } from "../deps.ts";
+import { VERSION } from "../version.ts";
 
 export type Numeric = number | bigint;
 
@@ -63,13 +66,32 @@ export function addComment(p: Profile, text: string): void {
 /** Functions V8 reports without a script (builtins, GC, VM states). */
 export const V8_FILE = "[v8]";
 
+/** A bracketed pseudo-file such as `[v8]` or `[deno]`, with no path under it. */
+const PSEUDO_FILE = /^\[[^\]/]*\]$/;
+
+/**
+ * The file of pseudo-frame `name` in pseudo-file `base`: `[v8]/[gc]`,
+ * `[v8]/op_net_send_udp`, `[deno]/[native: ...]`. One file per frame, because
+ * `go tool pprof -http`'s source view groups by file and line: frames sharing
+ * `[v8]` line 0 all became one block (under whichever name came first, with
+ * all their time), and an empty file fares no better (it groups as `.`).
+ */
+export function pseudoFile(base: string, name: string): string {
+  return `${base}/${name}`;
+}
+
 /**
  * Gives every function a file (V8 builtins and synthetic frames have none),
- * so each location has a named function and a file.
+ * so each location has a named function and a file; pseudo-frames (no file,
+ * or a bracketed one such as `[deno]`) get a file of their own (`pseudoFile`).
  */
 export function fillFilenames(p: Profile, fallback = V8_FILE): void {
   for (const f of p.function) {
-    if (!str(p, f.filename)) f.filename = p.stringTable.dedup(fallback);
+    const file = str(p, f.filename);
+    if (file && !PSEUDO_FILE.test(file)) continue;
+    f.filename = p.stringTable.dedup(
+      pseudoFile(file || fallback, str(p, f.name)),
+    );
   }
 }
 
@@ -98,6 +120,90 @@ export function addSyntheticSample(
     new Location({ id: locationId, line: [new Line({ functionId, line: 0 })] }),
   );
   p.sample.push(new Sample({ locationId: [locationId], value: values }));
+}
+
+/**
+ * The program's name for the main mapping: the main module's path (or URL):
+ * `/srv/app/main.ts` for an app that mounts `pprofHandler()` or runs under
+ * `coredeno run app.ts`, coredeno's own `main.ts` for coredeno. Not a bare
+ * `coredeno`: `go tool pprof -http`'s source view opens the mapping's file
+ * as an executable, and a compiled `./coredeno` in the directory it runs in
+ * would leave the view empty (checked); a module path is never one.
+ */
+export function mainBinaryName(mainModule: string = Deno.mainModule): string {
+  if (!mainModule.startsWith("file:")) return mainModule;
+  try {
+    return fileURLToPath(mainModule);
+  } catch {
+    return mainModule;
+  }
+}
+
+/**
+ * `p` with one main `Mapping` (file: `mainBinaryName()`, build id: coredeno's
+ * version) that every location without a mapping points at, so clients name
+ * the program: `go tool pprof` prints `File: main.ts` instead of `Main binary
+ * filename not available.`, and the web UI's title is `main.ts cpu`, not
+ * `unknown cpu`. Empty profiles get it too: they still name the program.
+ *
+ * `has_functions` and `has_filenames`: every location's frames carry a
+ * function name and a file (this package's profiles always do; with it,
+ * pprof neither looks for the binary nor asks `/symbol`). `has_line_numbers`:
+ * some frame has a line, pprof's own reading when it symbolizes. Inlined
+ * frames are not expanded, so `has_inline_frames` is false.
+ *
+ * Returns a shallow copy (new mapping and location lists; samples, functions
+ * and the string table shared, the latter gaining two entries), so snapshots
+ * that several requests share, or that a delta will merge, keep their shape.
+ * A profile with a mapping and no location outside one is returned as is.
+ */
+export function withMainMapping(
+  p: Profile,
+  name: string = mainBinaryName(),
+): Profile {
+  const unmapped = p.location.some((l) => int64(l.mappingId) === 0);
+  if (p.mapping.length > 0 && !unmapped) return p;
+  let main = p.mapping[0];
+  let mapping = p.mapping;
+  if (!main) {
+    const functions = new Map(p.function.map((f) => [int64(f.id), f]));
+    let hasFunctions = true;
+    let hasFilenames = true;
+    let hasLineNumbers = false;
+    for (const l of p.location) {
+      for (const line of l.line) {
+        const f = functions.get(int64(line.functionId));
+        if (!f || !str(p, f.name)) hasFunctions = false;
+        if (!f || !str(p, f.filename)) hasFilenames = false;
+        if (int64(line.line) > 0) hasLineNumbers = true;
+      }
+      if (l.line.length === 0) hasFunctions = hasFilenames = false;
+    }
+    main = new Mapping({
+      id: 1,
+      filename: p.stringTable.dedup(name),
+      buildId: p.stringTable.dedup(VERSION),
+      hasFunctions,
+      hasFilenames,
+      hasLineNumbers,
+      hasInlineFrames: false,
+    });
+    mapping = [main];
+  }
+  const mainId = main.id;
+  return new Profile({
+    ...p,
+    mapping,
+    location: p.location.map((l) =>
+      int64(l.mappingId) !== 0 ? l : new Location({
+        id: l.id,
+        mappingId: mainId,
+        address: l.address,
+        line: l.line,
+        isFolded: l.isFolded,
+      })
+    ),
+  });
 }
 
 /** Wall-clock time now, in Unix nanoseconds. */
