@@ -34,6 +34,7 @@
 
 import { Session } from "node:inspector";
 import type { Profile } from "../deps.ts";
+import { pluginLogger } from "../log.ts";
 import { FrameTable, stacksToPprof } from "./call_tree.ts";
 import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
 import { postOn } from "./inspector.ts";
@@ -62,6 +63,9 @@ export const BLOCK_CHUNK_MS = 10_000;
 /** Frame for stall time no JavaScript sample accounts for. */
 export const BLOCK_NATIVE_FRAME = "[native: Deno runtime/non-JS]";
 const NATIVE_FILE = "[deno]";
+
+/** A failing inspector has no request to answer in the background: it is logged. */
+const log = pluginLogger("pprof");
 
 // ---------------------------------------------------------------------------
 // Our own pauses.
@@ -256,12 +260,18 @@ export function startBlockProfiling(rate: number): void {
   if (!everEnabled) startedNanos = nowNanos();
   everEnabled = true;
   const session = privateSession();
-  session.send("Profiler.enable");
-  session.send("Profiler.setSamplingInterval", {
-    interval: BLOCK_SAMPLING_INTERVAL_MICROS,
-  });
+  const setup = [
+    session.send("Profiler.enable"),
+    session.send("Profiler.setSamplingInterval", {
+      interval: BLOCK_SAMPLING_INTERVAL_MICROS,
+    }),
+  ];
   const anchor = performance.now();
-  asOwnPause(() => session.send("Profiler.start"));
+  setup.push(asOwnPause(() => session.send("Profiler.start")));
+  // In Deno an unhandled rejection ends the process: a failure is logged.
+  Promise.all(setup).catch((error) =>
+    log.error(`block profile: the inspector did not start: ${error}`)
+  );
   const m: Monitor = {
     rate,
     acc: Math.random() * rate,
@@ -278,7 +288,9 @@ export function startBlockProfiling(rate: number): void {
   // The rotation runs right after a tick, so its pause is inside no window.
   const rotation = setInterval(() => {
     if (monitor !== m) return;
-    if (performance.now() - m.chunkStarted >= BLOCK_CHUNK_MS) rotate(m);
+    if (performance.now() - m.chunkStarted >= BLOCK_CHUNK_MS) {
+      rotate(m).catch((error) => log.error(error.message));
+    }
   }, 250);
   Deno.unrefTimer(rotation);
   stopRotation = () => clearInterval(rotation);
@@ -286,29 +298,44 @@ export function startBlockProfiling(rate: number): void {
 
 let stopRotation: () => void = () => {};
 
-/** Ends the current chunk and starts the next; attribution follows. */
+/**
+ * Ends the current chunk and starts the next; attribution follows. Rejects
+ * when the inspector fails (the chunk's stalls are lost); `m.pending` holds
+ * a version that never rejects.
+ */
 function rotate(m: Monitor, restart = true): Promise<void> {
   m.lag.check(); // a stall that ended just now belongs to this chunk
   const chunk = m.chunk;
+  let restarted: Promise<unknown> = Promise.resolve();
   const stopped = asOwnPause(() => {
     const result = m.session.send<{ profile: CdpCpuProfile }>("Profiler.stop");
     if (restart) {
       const anchor = performance.now();
-      m.session.send("Profiler.setSamplingInterval", {
-        interval: BLOCK_SAMPLING_INTERVAL_MICROS,
-      });
-      m.session.send("Profiler.start");
+      restarted = Promise.all([
+        m.session.send("Profiler.setSamplingInterval", {
+          interval: BLOCK_SAMPLING_INTERVAL_MICROS,
+        }),
+        m.session.send("Profiler.start"),
+      ]);
       m.chunk = { anchor, stalls: [] };
       m.chunkStarted = anchor;
     }
     return result;
   });
   m.lag.reset(); // our pause is not the application's stall
-  const done = stopped.then(
-    ({ profile }) => asOwnPause(() => attribute(m, chunk, profile)),
-    () => {},
-  ).finally(() => m.pending.delete(done));
-  m.pending.add(done);
+  // Every answer is awaited here: an unhandled rejection ends the process.
+  const done = Promise.all([
+    stopped.then(({ profile }) =>
+      asOwnPause(() => attribute(m, chunk, profile))
+    ),
+    restarted,
+  ]).then(() => {}, (error) => {
+    throw new Error(`block profile: a chunk rotation failed: ${error}`);
+  });
+  const settled: Promise<void> = done.catch(() => {}).finally(() =>
+    m.pending.delete(settled)
+  );
+  m.pending.add(settled);
   return done;
 }
 
@@ -407,8 +434,8 @@ export async function stopBlockProfiling(): Promise<void> {
   monitor = undefined;
   stopRotation();
   m.lag.stop();
-  const last = rotate(m, false);
-  await Promise.all([last, ...m.pending]);
+  await rotate(m, false).catch((error) => log.error(error.message));
+  await Promise.all([...m.pending]);
   await m.session.post("Profiler.disable").catch(() => {});
   m.session.close();
 }
@@ -421,8 +448,9 @@ async function flush(): Promise<void> {
   const m = monitor;
   if (!m) return;
   m.lag.check();
-  if (m.chunk.stalls.length > 0) rotate(m);
+  const rotated = m.chunk.stalls.length > 0 ? rotate(m) : undefined;
   await Promise.all([...m.pending]);
+  await rotated; // a failed rotation fails the read: its caller answers it
 }
 
 /**

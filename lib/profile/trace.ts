@@ -75,17 +75,26 @@ export async function captureTrace(options: {
   if (busy) throw new TraceBusyError();
   busy = true;
   const interval = options.intervalMicros ?? TRACE_INTERVAL_MICROS;
-  const session = privateSession();
+  let session: ReturnType<typeof privateSession>;
+  try {
+    session = privateSession();
+  } catch (error) {
+    busy = false; // the next trace may try again
+    throw error;
+  }
   const stalls: Stall[] = [];
   const lag = startLagMonitor((s) => stalls.push(s));
   try {
-    session.send("Profiler.enable");
-    session.send("Profiler.setSamplingInterval", { interval });
+    const setup = [
+      session.send("Profiler.enable"),
+      session.send("Profiler.setSamplingInterval", { interval }),
+    ];
     const anchor = performance.now();
     const startWall = Date.now();
     const started = asOwnPause(() => session.send("Profiler.start"));
     lag.reset();
-    await started;
+    // All awaited together: in Deno an unhandled rejection ends the process.
+    await Promise.all([...setup, started]);
     await abortableSleep(options.durationMillis, options.signal);
     lag.check();
     const stopped = asOwnPause(() =>

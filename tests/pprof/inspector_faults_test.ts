@@ -1,0 +1,219 @@
+/**
+ * The inspector failing under a running server: the block profiler's
+ * session closed before a chunk rotation, a trace's session closed before
+ * it starts or while it runs. In Deno an unhandled rejection ends the
+ * process (and fails this test), so every inspector call must be awaited or
+ * handled: the failure is logged as `plugin/pprof: ...`, the request gets
+ * Go's error, and the server keeps serving.
+ *
+ * The server runs in this process (a real `Deno.serve` on 127.0.0.1:0), so
+ * the test can reach the inspector sessions the profilers open and close
+ * them, as a crashed or detached inspector would.
+ */
+
+import assert from "node:assert/strict";
+import { Session } from "node:inspector";
+import { setLogSink } from "../../lib/log.ts";
+import { holdProfiler } from "../../lib/pprof/profiler.ts";
+import { pprofSurface } from "../../lib/pprof/surface.ts";
+import { BLOCK_CHUNK_MS } from "../../lib/profile/mod.ts";
+import { waitFor } from "../_helpers.ts";
+
+/** Records every inspector session connected from now on; `closeNext` closes the next one at birth. */
+function watchSessions() {
+  const connect = Session.prototype.connect;
+  const sessions: Session[] = [];
+  let closeNext = false;
+  Session.prototype.connect = function (this: Session) {
+    connect.call(this);
+    sessions.push(this);
+    if (closeNext) {
+      closeNext = false;
+      this.disconnect();
+    }
+  };
+  return {
+    sessions,
+    closeNextAtBirth() {
+      closeNext = true;
+    },
+    restore() {
+      Session.prototype.connect = connect;
+    },
+  };
+}
+
+/** A pprof surface on 127.0.0.1:0 in this process, with log lines collected. */
+function serve() {
+  const lines: string[] = [];
+  const previous = setLogSink((line) => lines.push(line));
+  const surface = pprofSurface({ allow: [] });
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    (request, info) => surface(request, info),
+  );
+  const base = `http://127.0.0.1:${server.addr.port}/debug/pprof`;
+  return {
+    base,
+    lines,
+    async get(path: string) {
+      const response = await fetch(`${base}/${path}`);
+      return {
+        status: response.status,
+        goPprof: response.headers.get("x-go-pprof"),
+        body: await response.text(),
+      };
+    },
+    async close() {
+      ac.abort();
+      await server.finished;
+      setLogSink(previous);
+    },
+  };
+}
+
+/** Holds the event loop for `ms`: a stall the lag monitor records. */
+function stall(ms: number) {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* busy */ }
+}
+
+async function assertServing(server: ReturnType<typeof serve>) {
+  const index = await server.get("");
+  assert.equal(index.status, 200);
+  assert.match(index.body, /Types of profiles available:/);
+  const heap = await server.get("heap");
+  assert.equal(heap.status, 200);
+}
+
+Deno.test({
+  name:
+    "block: the inspector session closed under the stall detector; rotations fail with a log line and Go's 500, the server keeps serving",
+  // The block profiler's timers and session are the process's, stopped below.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const watch = watchSessions();
+    const server = serve();
+    const hold = holdProfiler({ blockRate: 1, allocations: false }, {
+      source: "inspector_faults_test",
+    });
+    try {
+      await hold.ready;
+      // The stall detector's private session is the last one connected (the
+      // heap sampler's shared session, if new, comes first).
+      assert.ok(watch.sessions.length >= 1);
+      const blockSession = watch.sessions.at(-1)!;
+
+      await t.step("a rotation asked for by /block", async () => {
+        stall(60);
+        await new Promise((r) => setTimeout(r, 50)); // the monitor sees it
+        blockSession.disconnect();
+        const block = await server.get("block");
+        assert.equal(block.status, 500, block.body);
+        assert.equal(block.goPprof, "1");
+        assert.match(
+          block.body,
+          /^Could not serve block: .*Session is not connected\n$/,
+        );
+        assert.ok(
+          server.lines.some((l) =>
+            /^\[ERROR\] plugin\/pprof: block: .*Session is not connected/.test(
+              l,
+            )
+          ),
+          server.lines.join("\n"),
+        );
+        await assertServing(server);
+      });
+
+      await t.step("the rotation on its timer", async () => {
+        const logged = () =>
+          server.lines.some((l) =>
+            /^\[ERROR\] plugin\/pprof: block profile: a chunk rotation failed: .*Session is not connected/
+              .test(l)
+          );
+        await waitFor(
+          "the timed rotation to fail",
+          logged,
+          BLOCK_CHUNK_MS + 10_000,
+        );
+        await assertServing(server);
+      });
+    } finally {
+      await hold.release();
+      watch.restore();
+      await server.close();
+    }
+    assert.ok(
+      server.lines.every((l) => l.includes("plugin/pprof: ")),
+      server.lines.join("\n"),
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "trace: the inspector session closed before or during a trace; Go's 500, a log line, and the next trace works",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const watch = watchSessions();
+    const server = serve();
+    const hold = holdProfiler({ blockRate: 0, allocations: false }, {
+      source: "inspector_faults_test",
+    });
+    try {
+      await hold.ready; // heap sampling, so /heap answers
+      await t.step("closed before the trace starts", async () => {
+        watch.closeNextAtBirth();
+        const trace = await server.get("trace?seconds=0.2");
+        assert.equal(trace.status, 500, trace.body);
+        assert.equal(trace.goPprof, "1");
+        assert.match(
+          trace.body,
+          /^Could not serve trace: .*Session is not connected\n$/,
+        );
+        assert.ok(
+          server.lines.some((l) =>
+            /^\[ERROR\] plugin\/pprof: trace: .*Session is not connected/.test(
+              l,
+            )
+          ),
+          server.lines.join("\n"),
+        );
+        await assertServing(server);
+      });
+
+      await t.step("closed while it runs", async () => {
+        const before = watch.sessions.length;
+        const pending = server.get("trace?seconds=1");
+        await waitFor(
+          "the trace's session",
+          () => watch.sessions.length > before,
+        );
+        await new Promise((r) => setTimeout(r, 200));
+        watch.sessions.at(-1)!.disconnect();
+        const trace = await pending;
+        assert.equal(trace.status, 500, trace.body);
+        assert.equal(trace.goPprof, "1");
+        assert.match(
+          trace.body,
+          /^Could not serve trace: .*Session is not connected\n$/,
+        );
+        await assertServing(server);
+      });
+
+      await t.step("the next trace is served", async () => {
+        const trace = await server.get("trace?seconds=0.2");
+        assert.equal(trace.status, 200, trace.body);
+        assert.ok(Array.isArray(JSON.parse(trace.body).traceEvents));
+      });
+    } finally {
+      await hold.release();
+      watch.restore();
+      await server.close();
+    }
+  },
+});
