@@ -9,8 +9,11 @@ import { Dispenser } from "../lib/corefile/mod.ts";
 import { loadInstance } from "../lib/server/instance.ts";
 import { DIRECTIVES, PLUGINS } from "../plugins/mod.ts";
 import { setLogSink } from "../lib/log.ts";
-import { freePort, REPO } from "./_helpers.ts";
+import { freePort, goAvailable, REPO } from "./_helpers.ts";
+import { goToolPprof } from "./_go.ts";
 import { assertProfileInvariants } from "./profile/_invariants.ts";
+
+const hasGo = goAvailable();
 
 function readmes(): string[] {
   const paths = ["README.md"];
@@ -93,25 +96,28 @@ Deno.test("every Corefile example in the READMEs runs", async (t) => {
   assert.ok(count >= 6, `found only ${count} examples`);
 });
 
-Deno.test("the README's profiling script is examples/capture.ts, and it writes readable profiles", async () => {
+Deno.test("the README's profiling script is examples/capture.ts; copied outside the repo, it writes profiles go tool pprof reads", async () => {
   const script = await Deno.readTextFile(new URL("examples/capture.ts", REPO));
   const readme = await Deno.readTextFile(new URL("README.md", REPO));
   assert.ok(
     readme.includes("```ts\n" + script + "```"),
     "README shows examples/capture.ts verbatim",
   );
-  const dir = await Deno.makeTempDir({ prefix: "coredeno-capture-" });
+  // A user's folder: no deno.json, the library imported by file URL.
+  const dir = await Deno.makeTempDir({ prefix: "coredeno-user-" });
   try {
+    await Deno.writeTextFile(
+      `${dir}/capture.ts`,
+      script.replace('"../lib/', `"${new URL("lib/", REPO).href}`),
+    );
     const output = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        "--config",
-        new URL("deno.json", REPO).pathname,
         "--allow-sys",
         "--allow-read",
         "--allow-env",
         `--allow-write=${dir}`,
-        new URL("examples/capture.ts", REPO).pathname,
+        `${dir}/capture.ts`,
       ],
       cwd: dir,
     }).output();
@@ -126,6 +132,19 @@ Deno.test("the README's profiling script is examples/capture.ts, and it writes r
       await Deno.readFile(`${dir}/heap.pb.gz`),
       "heap.pb.gz",
     );
+    if (hasGo) {
+      for (const file of ["wall.pb.gz", "heap.pb.gz"]) {
+        const top = await goToolPprof(["-top", `${dir}/${file}`]);
+        assert.equal(top.code, 0, top.stderr);
+        assert.match(top.stdout, /flat%/, `${file} prints a table`);
+      }
+      const wallTop = await goToolPprof([
+        "-top",
+        "-lines",
+        `${dir}/wall.pb.gz`,
+      ]);
+      assert.match(wallTop.stdout, /\bwork \S*capture\.ts:\d+/);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

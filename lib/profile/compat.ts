@@ -97,8 +97,52 @@ function stopTime(restart = false): Promise<Profile> {
   );
 }
 
-/** Wall-time (V8 CPU profiler) profiles, as `@datadog/pprof`'s `time`. */
-export const time = {
+/** `@datadog/pprof`'s `time` API. */
+export interface TimeProfiler {
+  /** Profiles for `durationMillis` (default 60 s) and returns the profile. */
+  profile(options?: TimeProfilerOptions): Promise<Profile>;
+  /** Starts profiling; throws if already started (or a capture runs). */
+  start(options?: TimeProfilerOptions): void;
+  /** Stops (and with `restart`, starts again); resolves with the profile. */
+  stop(restart?: boolean): Promise<Profile>;
+  isStarted(): boolean;
+}
+
+/** `@datadog/pprof`'s `heap` API. */
+export interface HeapProfiler {
+  /** Starts the sampling heap profiler (throws if started). */
+  start(
+    intervalBytes?: number,
+    stackDepth?: number,
+    allocations?: boolean,
+  ): Promise<void>;
+  /** The heap profile (live heap, or allocations since the previous call). */
+  profile(
+    ignoreSamplePath?: string,
+    sourceMapper?: LocationMapper,
+    generateLabels?: GenerateAllocationLabelsFunction,
+  ): Promise<Profile>;
+  /** Stops heap profiling; does nothing when not started. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wall-time (V8 CPU profiler) profiles, as `@datadog/pprof`'s `time`.
+ *
+ * @example Profile some work and encode it for `go tool pprof`
+ * ```ts
+ * import { encode, time } from "./mod.ts";
+ *
+ * const busy = setInterval(() => {
+ *   for (let i = 0; i < 100_000; i++) Math.sqrt(i);
+ * }, 1);
+ * const profile = await time.profile({ durationMillis: 200 });
+ * clearInterval(busy);
+ * const gzipped = await encode(profile);
+ * if (gzipped[0] !== 0x1f || gzipped[1] !== 0x8b) throw new Error("not gzip");
+ * ```
+ */
+export const time: TimeProfiler = {
   /** Profiles for `durationMillis` (default 60 s) and returns the profile. */
   async profile(options: TimeProfilerOptions = {}): Promise<Profile> {
     const merged = { ...DEFAULT_OPTIONS, ...options };
@@ -124,7 +168,7 @@ let ownsSampler = false;
 let lastAllocations: Profile | undefined;
 
 /** Heap profiles, as `@datadog/pprof`'s `heap`. */
-export const heap = {
+export const heap: HeapProfiler = {
   /**
    * Starts the sampling heap profiler (throws if started). With
    * `allocations`, samples every allocation instead of the live heap; V8 has

@@ -17,5 +17,9 @@
 
 export * from "./engine.ts";
 export { encode, encodeSync, heap, SourceMapper, time } from "./compat.ts";
-export type { TimeProfilerOptions } from "./compat.ts";
+export type {
+  HeapProfiler,
+  TimeProfiler,
+  TimeProfilerOptions,
+} from "./compat.ts";
 export type { Profile } from "../deps.ts";
