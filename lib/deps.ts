@@ -6,7 +6,10 @@
  * path or URL.
  *
  * `@datadog/pprof`'s main entry loads a native addon Deno cannot load, so its
- * pure-JavaScript modules are imported by subpath.
+ * pure-JavaScript modules are imported by subpath. Source maps are read with
+ * `@jridgewell/trace-mapping`: pure JavaScript, so it works inside a bundle
+ * (`source-map` 0.8 reads a `.wasm` file beside its own module, which a
+ * bundle does not have).
  */
 
 export {
@@ -35,3 +38,9 @@ export type {
   AllocationProfileNode,
   GenerateAllocationLabelsFunction,
 } from "npm:@datadog/pprof@5.20.0/out/src/v8-types.js";
+export {
+  GREATEST_LOWER_BOUND,
+  LEAST_UPPER_BOUND,
+  originalPositionFor,
+  TraceMap,
+} from "npm:@jridgewell/trace-mapping@0.3.31";

@@ -17,11 +17,13 @@ import {
 import {
   addComment,
   addSyntheticSample,
-  int64,
   nowNanos,
   setSampleTypes,
-  str,
 } from "../../lib/profile/pprof.ts";
+import {
+  contentionProfileText,
+  countProfileText,
+} from "../../lib/profile/text.ts";
 import type { Endpoint } from "./handler.ts";
 import { goError, goProfile, goText } from "./http.ts";
 import { heldBlockRate } from "./profiler.ts";
@@ -207,36 +209,12 @@ export const traceEndpoint: Endpoint = {
 };
 
 /**
- * `debug=1`: the profile as readable text: a header naming the profile and
- * its sample types, then one record per stack (values, then `#` lines from
- * the innermost frame outwards), largest last value first.
+ * `debug=1`: the profile in Go's legacy text for `name`, which `go tool
+ * pprof` parses and people read: `--- contention:` (block), `--- mutex:`
+ * (mutex), `NAME profile: total N` (goroutine, threadcreate).
  */
 export function profileText(name: string, p: Profile): string {
-  const types = p.sampleType.map((v) => `${str(p, v.type)}/${str(p, v.unit)}`);
-  const functions = new Map(p.function.map((f) => [int64(f.id), f]));
-  const locations = new Map(p.location.map((l) => [int64(l.id), l]));
-  const samples = [...p.sample].sort((a, b) =>
-    int64(b.value.at(-1)) - int64(a.value.at(-1))
-  );
-  const total = (i: number) =>
-    p.sample.reduce((sum, s) => sum + int64(s.value[i]), 0);
-  const lines = [
-    `${name} profile: total ${types.map((_, i) => total(i)).join(" ")}`,
-    `# ${types.join(" ")}`,
-    ...p.comment.map((c) => `# ${str(p, c)}`),
-    "",
-  ];
-  for (const s of samples) {
-    lines.push(s.value.map((v) => String(int64(v))).join(" "));
-    for (const id of s.locationId) {
-      for (const line of locations.get(int64(id))?.line ?? []) {
-        const f = functions.get(int64(line.functionId));
-        const file = f ? str(p, f.filename) : "?";
-        const at = int64(line.line) > 0 ? `${file}:${int64(line.line)}` : file;
-        lines.push(`#\t${f ? str(p, f.name) : "?"}\t${at}`);
-      }
-    }
-    lines.push("");
-  }
-  return lines.join("\n");
+  if (name === "block") return contentionProfileText("contention", p);
+  if (name === "mutex") return contentionProfileText("mutex", p);
+  return countProfileText(name, p);
 }

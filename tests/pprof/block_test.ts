@@ -165,8 +165,8 @@ Deno.test("block: blocker() is the top stall and its delay matches the time inje
 
     await t.step("debug=1 text and Go's delta", async () => {
       const text = await (await fetch(`${every.base}/block?debug=1`)).text();
-      assert.match(text, /^block profile: total /);
-      assert.match(text, /#\tblocker\t.*blocker\.ts:\d+/);
+      assert.match(text, /^--- contention:\ncycles\/second=1000000000\n/);
+      assert.match(text, /#\t0x[0-9a-f]+\tblocker\+0x0\t.*blocker\.ts:\d+/);
       // No blocks any more: the delta holds no blocker delay.
       const delta = await fetchProfile(
         `${every.base}/block?seconds=1`,
