@@ -102,6 +102,9 @@ export function startCpuCapture(intervalMicros: number): CpuCapture {
     busy = false;
     throw error;
   }
+  // stop() awaits it; until then (the whole capture) its failure must not be
+  // an unhandled rejection, which ends a Deno process.
+  started.catch(() => {});
   let stopping: Promise<RawCpuCapture> | undefined;
   return {
     stop() {

@@ -217,3 +217,56 @@ Deno.test({
     }
   },
 });
+
+/** Makes the next `method` sent on any session fail as V8 would answer it. */
+function failNext(method: string) {
+  const post = Session.prototype.post;
+  Session.prototype.post = function (
+    this: Session,
+    sent: string,
+    ...rest: unknown[]
+  ) {
+    const callback = rest.at(-1);
+    if (sent === method && typeof callback === "function") {
+      Session.prototype.post = post;
+      setTimeout(() => callback(new Error("Inspector error -32000: injected")));
+      return;
+    }
+    return (post as (...args: unknown[]) => void).call(this, sent, ...rest);
+  } as typeof post;
+  return { restore: () => void (Session.prototype.post = post) };
+}
+
+Deno.test({
+  name:
+    "profile: Profiler.start fails; Go's 500, a log line, and the next CPU profile works",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = serve();
+    const hold = holdProfiler({ blockRate: 0, allocations: false }, {
+      source: "inspector_faults_test",
+    });
+    const fault = failNext("Profiler.start");
+    try {
+      await hold.ready;
+      const failed = await server.get("profile?seconds=1");
+      assert.equal(failed.status, 500, failed.body);
+      assert.equal(failed.goPprof, "1");
+      assert.match(failed.body, /injected\n$/);
+      assert.ok(
+        server.lines.some((l) =>
+          /^\[ERROR\] plugin\/pprof: profile: .*injected/.test(l)
+        ),
+        server.lines.join("\n"),
+      );
+      await assertServing(server);
+      const next = await server.get("profile?seconds=1");
+      assert.equal(next.status, 200, next.body);
+    } finally {
+      fault.restore();
+      await hold.release();
+      await server.close();
+    }
+  },
+});
