@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { bundleArgs } from "../tools/bundle.ts";
 import { compileArgs, PERMISSIONS, TARGETS } from "../tools/compile.ts";
 import { REPO } from "./_helpers.ts";
 
@@ -35,7 +36,13 @@ Deno.test("deno task compile bakes in deno task start's permissions, for every t
   assert.match(TASK, /tools\/compile\.ts/);
   const dry = await task(["--dry-run", "--all"]);
   assert.equal(dry.code, 0, dry.stderr);
-  const lines = dry.stdout.trim().split("\n");
+  const [first, ...lines] = dry.stdout.trim().split("\n");
+  // The bundle first: the executables are compiled from it, with its map.
+  assert.equal(first, ["deno", ...bundleArgs()].join(" "));
+  assert.match(
+    first!,
+    /--sourcemap=linked --output dist\/coredeno\.js main\.ts$/,
+  );
   assert.equal(lines.length, TARGETS.length);
   for (const [i, line] of lines.entries()) {
     assert.equal(line, ["deno", ...compileArgs(TARGETS[i])].join(" "));
@@ -47,7 +54,7 @@ Deno.test("deno task compile bakes in deno task start's permissions, for every t
   }
   assert.match(
     lines.at(-1)!,
-    /--output dist\/coredeno-x86_64-pc-windows-msvc\.exe main\.ts$/,
+    / --include dist\/coredeno\.js\.map --output dist\/coredeno-x86_64-pc-windows-msvc\.exe dist\/coredeno\.js$/,
   );
 });
 

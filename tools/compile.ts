@@ -3,6 +3,11 @@
  * permissions of `deno task start` baked in (never -A), the npm packages and
  * the UI assets (TypeScript modules) inside.
  *
+ * It compiles the bundle (`deno task bundle`: `dist/coredeno.js`), not
+ * `main.ts`, with the bundle's source map included: an executable has no
+ * Deno emit cache, so the map beside the code V8 runs is what turns its
+ * profiles' frames into TypeScript files and lines (lib/profile/sourcemap.ts).
+ *
  *   deno task compile                  this machine's platform → dist/coredeno
  *   deno task compile --target T       one of TARGETS → dist/coredeno-T
  *   deno task compile --all            every target
@@ -10,6 +15,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { bundle, bundleArgs, OUTPUT as BUNDLE } from "./bundle.ts";
 
 /** The permissions coredeno runs with: listen, read its Corefile, env, the inspector. */
 export const PERMISSIONS = [
@@ -37,9 +43,11 @@ export function compileArgs(target?: string): string[] {
     "--config",
     "deno.json", // its "unstable" list and import map go into the binary
     ...(target === undefined ? [] : ["--target", target]),
+    "--include",
+    `${BUNDLE}.map`,
     "--output",
     `dist/coredeno${suffix}${exe}`,
-    "main.ts",
+    BUNDLE,
   ];
 }
 
@@ -69,6 +77,16 @@ async function main(): Promise<number> {
   const targets: (string | undefined)[] = values.all
     ? [...TARGETS]
     : values.target ?? [undefined];
+  if (values["dry-run"]) {
+    console.log(["deno", ...bundleArgs()].join(" "));
+  } else {
+    try {
+      await bundle();
+    } catch (error) {
+      console.error((error as Error).message);
+      return 1;
+    }
+  }
   for (const target of targets) {
     const args = compileArgs(target);
     if (values["dry-run"]) {
