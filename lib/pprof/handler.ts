@@ -33,6 +33,11 @@ export interface Endpoint {
    * profiles, linked to `NAME/`.
    */
   readonly subtree?: boolean;
+  /**
+   * Runs for a while whatever its parameters (a CPU profile, a trace), so
+   * it ends early when the client goes away. Any request with `seconds` does.
+   */
+  readonly timed?: boolean;
   /** The index's Count column (records in the profile); 0 when not counted. */
   count?(): number;
   /**
@@ -86,9 +91,7 @@ export function createPprofHandler(
     if (endpoint.subtree && name === endpoint.name) {
       return goRedirect(request, `${path}/${url.search}`, 301);
     }
-    const signal = shutdown
-      ? AbortSignal.any([request.signal, shutdown])
-      : request.signal;
+    const signal = captureSignal(request, url, endpoint, shutdown);
     try {
       return await endpoint.serve(request, url, signal, name);
     } catch (error) {
@@ -106,6 +109,26 @@ export function createPprofHandler(
     const owner = byName.get(slash < 0 ? name : name.slice(0, slash));
     return slash < 0 || owner?.subtree ? owner : undefined;
   }
+}
+
+/**
+ * What ends a request early: the listener's shutdown, and for requests that
+ * take a while, the client going away. Only those read `request.signal`:
+ * outside `--unstable-no-legacy-abort`, Deno prints a note about it the
+ * first time a program reads it, and a scrape of the index or the heap
+ * should not make an app print anything.
+ */
+function captureSignal(
+  request: Request,
+  url: URL,
+  endpoint: Endpoint,
+  shutdown: AbortSignal | undefined,
+): AbortSignal {
+  const signals = shutdown ? [shutdown] : [];
+  if (endpoint.timed || url.searchParams.has("seconds")) {
+    signals.push(request.signal);
+  }
+  return AbortSignal.any(signals);
 }
 
 /** The path-derived profile name, percent-decoded as Go's `r.URL.Path` is. */

@@ -62,6 +62,7 @@ function coalesced(
 /** `profile?seconds=N[&hz=H]`: a CPU profile of the next N seconds. */
 export const cpuProfileEndpoint: Endpoint = {
   name: "profile",
+  timed: true,
   description:
     `CPU profile. You can specify the duration in the seconds GET parameter (default 30, at most ` +
     `${MAX_SECONDS}) and the sampling rate in hz (default ${DEFAULT_HZ}, at most ${MAX_HZ}). JavaScript frames ` +

@@ -174,6 +174,7 @@ export const MAX_TRACE_SECONDS = 60;
 /** `trace?seconds=N`: a Chrome DevTools trace JSON of the next N seconds. */
 export const traceEndpoint: Endpoint = {
   name: "trace",
+  timed: true,
   description:
     `A trace of the next N seconds (seconds GET parameter, default 1, at most ${MAX_TRACE_SECONDS}) as Chrome DevTools trace JSON, ` +
     "not Go's execution trace: CPU samples every 250 µs, busy runs of the event loop, sampled GC and " +

@@ -69,6 +69,7 @@ export function uiEndpoint(sources: readonly Endpoint[]): Endpoint {
   return {
     name: "ui",
     subtree: true,
+    timed: true, // ui/data takes a fresh profile
     description: "An interactive flame graph of the profiles above, in the " +
       "browser (click to zoom, hover for values, search); or of a .pb.gz " +
       "file dropped on the page. Nothing is loaded from elsewhere.",
