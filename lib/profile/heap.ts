@@ -141,8 +141,9 @@ export async function readHeapSampler(
   const read = post<{ profile: CdpHeapProfile }>(
     "HeapProfiler.getSamplingProfile",
   );
-  await gc;
-  const { profile } = await read;
+  // Awaited together: a failed collection must not leave the read's failure
+  // unhandled (in Deno that ends the process).
+  const [, { profile }] = await Promise.all([gc, read]);
   return {
     profile,
     mode: current,

@@ -218,17 +218,18 @@ Deno.test({
   },
 });
 
-/** Makes the next `method` sent on any session fail as V8 would answer it. */
-function failNext(method: string) {
+/** Makes the next call of each of `methods`, on any session, fail as V8 would answer it. */
+function failNext(...methods: string[]) {
   const post = Session.prototype.post;
+  const failing = new Set(methods);
   Session.prototype.post = function (
     this: Session,
     sent: string,
     ...rest: unknown[]
   ) {
     const callback = rest.at(-1);
-    if (sent === method && typeof callback === "function") {
-      Session.prototype.post = post;
+    if (failing.delete(sent) && typeof callback === "function") {
+      if (failing.size === 0) Session.prototype.post = post;
       setTimeout(() => callback(new Error("Inspector error -32000: injected")));
       return;
     }
@@ -265,6 +266,46 @@ Deno.test({
       assert.equal(next.status, 200, next.body);
     } finally {
       fault.restore();
+      await hold.release();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "heap?gc=1: the collection and the read both fail; Go's 500, a log line, and the next read works",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = serve();
+    const hold = holdProfiler({ blockRate: 0, allocations: false }, {
+      source: "inspector_faults_test",
+    });
+    try {
+      await hold.ready;
+      const fault = failNext(
+        "HeapProfiler.collectGarbage",
+        "HeapProfiler.getSamplingProfile",
+      );
+      try {
+        const failed = await server.get("heap?gc=1");
+        assert.equal(failed.status, 500, failed.body);
+        assert.equal(failed.goPprof, "1");
+        assert.match(failed.body, /injected\n$/);
+      } finally {
+        fault.restore();
+      }
+      // A turn for a late rejection to end the process, if one could.
+      await new Promise((r) => setTimeout(r, 100));
+      await assertServing(server);
+      assert.ok(
+        server.lines.some((l) =>
+          /^\[ERROR\] plugin\/pprof: heap: .*injected/.test(l)
+        ),
+        server.lines.join("\n"),
+      );
+    } finally {
       await hold.release();
       await server.close();
     }
