@@ -185,3 +185,45 @@ Deno.test("delta: decoded profiles (bigint fields) round-trip through the delta"
   assert.deepEqual(summary(d), { a: [-3, -3_000_000_000] });
   assert.ok(Math.abs(num(d.durationNanos) - 2e9) < 1e3);
 });
+
+Deno.test("delta: profiles as served (main mapping added at encode) keep one mapping, and merge by frames", async () => {
+  const p0 = build([
+    { stack: ["a", "main"], values: [5, 500] },
+    { stack: ["b", "main"], values: [1, 100] },
+  ], { time: 1_700_000_000_000_000_000 });
+  const p1 = build([
+    { stack: ["a", "main"], values: [7, 700] },
+    { stack: ["b", "main"], values: [1, 100] },
+  ], { time: 1_700_000_001_000_000_000, reverse: true });
+  // What a scraper (or `coredeno capture`) holds: served, then decoded.
+  const served0 = assertProfileInvariants(await encodeProfile(p0), "p0");
+  const served1 = assertProfileInvariants(await encodeProfile(p1), "p1");
+  assert.equal(served0.mapping.length, 1);
+  // encodeProfile leaves what it was given alone (snapshots are shared).
+  assert.equal(p0.mapping.length, 0);
+  assert.ok(p0.location.every((l) => num(l.mappingId) === 0));
+
+  const d = deltaProfile(served0, served1);
+  assert.deepEqual(summary(d), { "a<main": [2, 200] });
+  assert.equal(d.mapping.length, 1);
+  const [m] = d.mapping;
+  const s = d.stringTable.strings;
+  const m0 = served0.mapping[0]!;
+  assert.equal(
+    s[num(m!.filename)],
+    served0.stringTable.strings[num(m0.filename)],
+  );
+  assert.equal(
+    s[num(m!.buildId)],
+    served0.stringTable.strings[num(m0.buildId)],
+  );
+  assert.deepEqual(
+    [m!.hasFunctions, m!.hasFilenames, m!.hasLineNumbers],
+    [true, true, true],
+  );
+  assert.ok(d.location.every((l) => num(l.mappingId) === num(m!.id)));
+  // Served again: still the one mapping, not a second main one.
+  const again = assertProfileInvariants(await encodeProfile(d), "delta");
+  assert.equal(again.mapping.length, 1);
+  assert.deepEqual(summary(again), { "a<main": [2, 200] });
+});
