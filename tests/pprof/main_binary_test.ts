@@ -1,0 +1,287 @@
+/**
+ * What `go tool pprof` shows about the program and its pseudo-frames:
+ * saved profiles name the main binary (`File:`, `Build ID:`, the web UI's
+ * title), and `-http`'s source view gives `[gc]`, `[program]`, native ops and
+ * the native frame a block each instead of one merged `[v8]` line-0 block.
+ */
+
+import assert from "node:assert/strict";
+import { basename } from "node:path";
+import {
+  freePort,
+  goAvailable,
+  MAIN,
+  startCoredeno,
+  waitFor,
+} from "../_helpers.ts";
+import { goToolPprof } from "../_go.ts";
+import { gunzipSync } from "node:zlib";
+import { Profile } from "../../lib/deps.ts";
+import { encodeProfile } from "../../lib/profile/encode.ts";
+import { mainBinaryName } from "../../lib/profile/pprof.ts";
+import { VERSION } from "../../lib/version.ts";
+import { HITS, syntheticCpuProfile } from "./_synthetic_cpu.ts";
+
+const hasGo = goAvailable();
+
+/** `go tool pprof -http` on a saved profile, no browser; stopped by `stop()`. */
+async function pprofWebUi(file: string) {
+  const tmp = await Deno.makeTempDir({ prefix: "pprof-http-" });
+  const port = freePort();
+  const child = new Deno.Command("go", {
+    args: ["tool", "pprof", `-http=127.0.0.1:${port}`, "-no_browser", file],
+    env: { PPROF_TMPDIR: tmp, HOME: tmp },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.output();
+    await Deno.remove(tmp, { recursive: true });
+  };
+  try {
+    await waitFor("go tool pprof -http to serve", async () => {
+      try {
+        const response = await fetch(`${base}/ui/top`);
+        await response.body?.cancel();
+        return response.ok;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+        return false;
+      }
+    }, 30_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    async get(path: string): Promise<string> {
+      const response = await fetch(`${base}${path}`);
+      assert.equal(response.status, 200, path);
+      return await response.text();
+    },
+    stop,
+  };
+}
+
+/** One function block of the source view: name, file, flat and cum as shown. */
+interface SourceBlock {
+  name: string;
+  file: string;
+  flat: string;
+  cum: string;
+}
+
+function sourceBlocks(html: string): SourceBlock[] {
+  const unescape = (s: string) =>
+    s.replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll(
+      "&#34;",
+      '"',
+    ).replaceAll("&#39;", "'").replaceAll("&amp;", "&");
+  return [
+    ...html.matchAll(
+      /<h2>([^<]*)<\/h2><p class="filename">([^<]*)<\/p>\s*<pre[^>]*>\s*Total:\s+(\S+)\s+(\S+) \(flat, cum\)/g,
+    ),
+  ].map((m) => ({
+    name: unescape(m[1]!),
+    file: unescape(m[2]!),
+    flat: m[3]!,
+    cum: m[4]!,
+  }));
+}
+
+/** The pseudo-frames of the synthetic profile: name → flat time shown. */
+const PSEUDO: Record<string, { file: string; flat: string }> = {
+  "[program]": { file: "[v8]/[program]", flat: `${HITS["(program)"]! * 10}ms` },
+  "[gc]": { file: "[v8]/[gc]", flat: `${HITS["(garbage collector)"]! * 10}ms` },
+  "op_net_send_udp": {
+    file: "[v8]/op_net_send_udp",
+    flat: `${HITS["op_net_send_udp"]! * 10}ms`,
+  },
+  "JSON.stringify": {
+    file: "[v8]/JSON.stringify",
+    flat: `${HITS["JSON.stringify"]! * 10}ms`,
+  },
+  "[native: Deno runtime/non-JS]": {
+    file: "[deno]/[native: Deno runtime/non-JS]",
+    flat: "30ms",
+  },
+};
+
+Deno.test({
+  name:
+    "saved profiles name the main binary: File and Build ID in go tool pprof, the web UI's title",
+  ignore: !hasGo,
+  async fn(t) {
+    const port = freePort();
+    const server = await startCoredeno(
+      `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
+    );
+    const dir = await Deno.makeTempDir({ prefix: "coredeno-saved-" });
+    try {
+      const base = `http://127.0.0.1:${port}/debug/pprof`;
+      const saved: Record<string, string> = {};
+      for (
+        const name of [
+          "profile?seconds=1",
+          "heap",
+          "goroutine",
+          "block",
+          "mutex",
+        ]
+      ) {
+        const response = await fetch(`${base}/${name}`);
+        assert.equal(response.status, 200, name);
+        const file = `${dir}/${name.replace(/\?.*/, "")}.pb.gz`;
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        await Deno.writeFile(file, bytes);
+        saved[name.replace(/\?.*/, "")] = file;
+
+        // The mapping itself: coredeno's main module, its version, flags.
+        const p = Profile.decode(gunzipSync(bytes));
+        const s = p.stringTable.strings;
+        assert.equal(p.mapping.length, 1, name);
+        const m = p.mapping[0]!;
+        assert.equal(s[Number(m.filename)], MAIN, name);
+        assert.equal(s[Number(m.buildId)], VERSION, name);
+        assert.equal(m.hasFunctions, true, name);
+        assert.equal(m.hasFilenames, true, name);
+        assert.equal(m.hasInlineFrames, false, name);
+        assert.ok(
+          p.location.every((l) => Number(l.mappingId) === Number(m.id)),
+          name,
+        );
+        // Lines: said where some frame has one (heap's do; the goroutine's
+        // one frame and the empty profiles have none).
+        assert.equal(
+          m.hasLineNumbers,
+          p.location.some((l) => l.line.some((x) => Number(x.line) > 0)),
+          name,
+        );
+        if (name === "heap") assert.equal(m.hasLineNumbers, true);
+        if (name !== "heap" && !name.startsWith("profile")) {
+          assert.equal(m.hasLineNumbers, false, name);
+        }
+      }
+
+      await t.step(
+        "go tool pprof -top: File and Build ID, no 'Main binary filename not available'",
+        async () => {
+          for (const [name, file] of Object.entries(saved)) {
+            const r = await goToolPprof(["-top", file]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.doesNotMatch(r.stderr, /Main binary filename not available/);
+            assert.doesNotMatch(r.stderr, /symbolization/i);
+            assert.match(r.stdout, /^File: main\.ts$/m, name);
+            assert.match(
+              r.stdout,
+              new RegExp(`^Build ID: ${VERSION.replaceAll(".", "\\.")}$`, "m"),
+              name,
+            );
+            if (name === "profile") {
+              console.log(`go tool pprof -top ${name}.pb.gz:\n${r.stdout}`);
+            }
+          }
+        },
+      );
+
+      await t.step(
+        "go tool pprof -http: the title names the program",
+        async () => {
+          const ui = await pprofWebUi(saved.profile!);
+          try {
+            for (const path of ["/ui/top", "/ui/flamegraph", "/ui/source"]) {
+              const html = await ui.get(path);
+              assert.match(html, /<title>main\.ts cpu<\/title>/, path);
+            }
+          } finally {
+            await ui.stop();
+          }
+        },
+      );
+    } finally {
+      await server.stop();
+      server.cleanup();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "go tool pprof -http's source view: each pseudo-frame and native op is a block of its own",
+  ignore: !hasGo,
+  async fn(t) {
+    const dir = await Deno.makeTempDir({ prefix: "coredeno-source-" });
+    try {
+      const p = await syntheticCpuProfile();
+      const file = `${dir}/cpu.pb.gz`;
+      await Deno.writeFile(file, await encodeProfile(p));
+
+      await t.step(
+        "as served: one block per pseudo-frame, with its own time",
+        async () => {
+          const ui = await pprofWebUi(file);
+          try {
+            const html = await ui.get("/ui/source");
+            assert.match(
+              html,
+              new RegExp(
+                `<title>${
+                  basename(mainBinaryName()).replaceAll(".", "\\.")
+                } cpu</title>`,
+              ),
+            );
+            const blocks = sourceBlocks(html);
+            for (const [name, want] of Object.entries(PSEUDO)) {
+              const mine = blocks.filter((b) => b.name === name);
+              assert.equal(
+                mine.length,
+                1,
+                `${name}: ${JSON.stringify(blocks)}`,
+              );
+              assert.equal(mine[0]!.file, want.file, name);
+              assert.equal(mine[0]!.flat, want.flat, name);
+              assert.equal(mine[0]!.cum, want.flat, name);
+            }
+            // The app's own functions are where they were.
+            const handle = blocks.find((b) => b.name === "handle");
+            assert.equal(handle?.file, "/srv/app/main.ts");
+            assert.equal(handle?.flat, `${HITS.handle! * 10}ms`);
+          } finally {
+            await ui.stop();
+          }
+        },
+      );
+
+      await t.step(
+        "contrast: with one shared [v8] file, the view merges them (why they each have one)",
+        async () => {
+          const shared = Profile.decode(gunzipSync(await Deno.readFile(file)));
+          const s = shared.stringTable;
+          for (const f of shared.function) {
+            const name = s.strings[Number(f.filename)]!;
+            if (name.startsWith("[v8]/")) f.filename = s.dedup("[v8]");
+          }
+          const merged = `${dir}/merged.pb.gz`;
+          await Deno.writeFile(merged, await encodeProfile(shared));
+          const ui = await pprofWebUi(merged);
+          try {
+            const blocks = sourceBlocks(await ui.get("/ui/source"));
+            const v8 = blocks.filter((b) => b.file === "[v8]");
+            assert.equal(v8.length, 1, JSON.stringify(blocks));
+            // All four [v8] frames' time under one (arbitrary) name.
+            assert.equal(v8[0]!.flat, "170ms");
+          } finally {
+            await ui.stop();
+          }
+        },
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
