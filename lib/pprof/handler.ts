@@ -97,8 +97,12 @@ export function createPprofHandler(
     } catch (error) {
       // The one error mapper of the surface: what an endpoint did not expect
       // is still Go's error (go tool pprof prints it) and one log line.
-      log.error(`${endpoint.name}: ${String(error)}`);
       const message = error instanceof Error ? error.message : String(error);
+      // A plain Error's message says it all; another class may name a bug.
+      const named = error instanceof Error && error.name !== "Error"
+        ? `${error.name}: ${message}`
+        : message;
+      log.error(`${endpoint.name}: ${named}`);
       return goError(500, `Could not serve ${endpoint.name}: ${message}`);
     }
   };

@@ -48,7 +48,7 @@ Deno.test("an endpoint that throws answers Go's 500 and logs plugin/pprof", asyn
     {
       path: "broken",
       body: "Could not serve broken: inspector session closed\n",
-      log: "[ERROR] plugin/pprof: broken: Error: inspector session closed",
+      log: "[ERROR] plugin/pprof: broken: inspector session closed",
     },
     {
       path: "late?seconds=1",
