@@ -117,9 +117,8 @@ Deno.test("coredeno capture saves checked profiles and prints their top", async 
     for (const type of ["profile", "heap"]) {
       await t.step({
         name: `-o - > file: ${type}'s bytes as served, read by go tool pprof`,
-        ignore: !hasGo,
         async fn() {
-          const seconds = type === "profile" ? ["--seconds", "1"] : [];
+          const seconds = type === "profile" ? ["--seconds", "2"] : [];
           const result = await capture(
             ["--url", url, "--type", type, ...seconds, "-o", "-"],
             dir,
@@ -135,6 +134,7 @@ Deno.test("coredeno capture saves checked profiles and prints their top", async 
           );
           const file = `${dir}/stdout-${type}.pb.gz`;
           await Deno.writeFile(file, result.bytes);
+          if (!hasGo) return; // goAvailable() said so, and fails in CI
           const pprof = await goToolPprof(["-top", file]);
           assert.equal(pprof.code, 0, pprof.stderr);
           assert.match(
