@@ -311,3 +311,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "block: Profiler.start fails as stall detection starts; a log line, and the server keeps serving",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = serve();
+    const fault = failNext("Profiler.start");
+    const hold = holdProfiler({ blockRate: 1, allocations: false }, {
+      source: "inspector_faults_test",
+    });
+    try {
+      await hold.ready;
+      await waitFor(
+        "the failed start to be logged",
+        () =>
+          server.lines.some((l) =>
+            /^\[ERROR\] plugin\/pprof: block profile: the inspector did not start: .*injected/
+              .test(l)
+          ),
+      );
+      await assertServing(server);
+    } finally {
+      fault.restore();
+      await hold.release();
+      await server.close();
+    }
+  },
+});
