@@ -15,12 +15,19 @@
  *   is restarted in chunks of {@link BLOCK_CHUNK_MS} ms so each
  *   `Profiler.stop` pause stays short;
  * - each window is mapped onto V8's clock and its delay is split across the
- *   non-idle stacks sampled inside it; the contention goes to the stack with
- *   most samples.
+ *   non-idle stacks sampled inside it, in proportion to their samples; each
+ *   of those stacks counts the stall as one contention (so every delay has
+ *   a contention, and a stack's count is the number of stalls it took part
+ *   in; the profile's comment gives the number of stalls);
+ * - a stack's leaf carries the line V8 sampled most often in that function
+ *   during the chunk (V8 counts lines per call-tree node, not per sample).
  *
  * Our own profiler pauses (`Profiler.start`/`stop`, building profiles) are
  * not the application's stalls: they are noted with
- * {@link noteProfilerPause} and subtracted from any window they overlap.
+ * {@link noteProfilerPause} and subtracted from any window they overlap, and
+ * samples taken inside them are left out. Other samples of this package's
+ * own code (or lib/pprof's) that still fall in a stall are shown under one
+ * frame, {@link BLOCK_PROFILER_FRAME}, never as the application's stacks.
  *
  * Rate (Go's `SetBlockProfileRate`): stalls of at least `rate` ns are always
  * recorded; shorter ones with probability d/rate, chosen by systematic
@@ -63,6 +70,14 @@ export const BLOCK_CHUNK_MS = 10_000;
 /** Frame for stall time no JavaScript sample accounts for. */
 export const BLOCK_NATIVE_FRAME = "[native: Deno runtime/non-JS]";
 const NATIVE_FILE = "[deno]";
+/** Frame for stall time spent in the profiler itself (outside noted pauses). */
+export const BLOCK_PROFILER_FRAME = "[profiler: coredeno's own work]";
+const PROFILER_FILE = "[coredeno]";
+/** Scripts whose frames are the profiler's own work. */
+const OWN_CODE = [
+  new URL("./", import.meta.url).href,
+  new URL("../pprof/", import.meta.url).href,
+];
 
 /** A failing inspector has no request to answer in the background: it is logged. */
 const log = pluginLogger("pprof");
@@ -89,6 +104,11 @@ export function noteProfilerPause(start: number, end: number): void {
   pauses.push({ start, end });
   const horizon = end - 2 * BLOCK_CHUNK_MS - 60_000;
   while (pauses.length > 0 && pauses[0]!.end < horizon) pauses.shift();
+}
+
+/** Whether perf time `t` (ms) is inside one of our own pauses. */
+function inOwnPause(t: number): boolean {
+  return pauses.some((p) => t >= p.start && t <= p.end);
 }
 
 /** How much of [start, end] our own pauses cover, ms. */
@@ -184,7 +204,10 @@ export function privateSession(): {
 // Cumulative records.
 
 interface StackRecord {
+  /** Root first. */
   frames: CallFrame[];
+  /** The leaf's line that ran most (1-based); 0 = its function's line. */
+  leafLine: number;
   contentions: number;
   delayNanos: number;
 }
@@ -200,11 +223,16 @@ function frameKey(f: CallFrame): string {
   return `${f.scriptId}:${f.url}:${f.lineNumber}:${f.columnNumber}:${f.functionName}`;
 }
 
-function record(frames: CallFrame[], contentions: number, delayNanos: number) {
-  const key = frames.map(frameKey).join(";");
+function record(
+  frames: CallFrame[],
+  leafLine: number,
+  contentions: number,
+  delayNanos: number,
+) {
+  const key = `${frames.map(frameKey).join(";")}@${leafLine}`;
   let r = records.get(key);
   if (!r) {
-    r = { frames, contentions: 0, delayNanos: 0 };
+    r = { frames, leafLine, contentions: 0, delayNanos: 0 };
     records.set(key, r);
   }
   r.contentions += contentions;
@@ -357,18 +385,38 @@ function attribute(m: Monitor, chunk: Chunk, profile: CdpCpuProfile) {
     t += deltas[i] ?? 0;
     times[i] = t;
   }
+  // A stack per node: root first; the profiler's own code as one frame.
+  const stacksById = new Map<number, CallFrame[] | undefined>();
   const stackOf = (id: number): CallFrame[] | undefined => {
+    if (stacksById.has(id)) return stacksById.get(id);
     const frames: CallFrame[] = [];
     let cur: number | undefined = id;
+    let own = false;
     while (cur !== undefined) {
       const n = byId.get(cur);
       if (!n) break;
       if (parent.has(cur)) frames.push(n.callFrame); // not the root
+      const url = n.callFrame.url;
+      if (url && OWN_CODE.some((prefix) => url.startsWith(prefix))) own = true;
       cur = parent.get(cur);
     }
     const leaf = frames[0];
-    if (!leaf || leaf.functionName === "(idle)") return undefined;
-    return frames.reverse(); // outermost first
+    const stack = !leaf || leaf.functionName === "(idle)"
+      ? undefined
+      : own
+      ? [syntheticFrame(BLOCK_PROFILER_FRAME)]
+      : frames.reverse(); // outermost first
+    stacksById.set(id, stack);
+    return stack;
+  };
+  // The line each node ran most in this chunk (V8 has no per-sample lines).
+  const leafLine = (id: number): number => {
+    let best = 0;
+    let most = 0;
+    for (const { line, ticks } of byId.get(id)?.positionTicks ?? []) {
+      if (ticks > most) [best, most] = [line, ticks];
+    }
+    return best;
   };
 
   let i = 0;
@@ -378,15 +426,18 @@ function attribute(m: Monitor, chunk: Chunk, profile: CdpCpuProfile) {
     const counts = new Map<number, number>();
     while (i < times.length && times[i]! <= from) i++;
     for (let j = i; j < times.length && times[j]! <= to; j++) {
+      // Samples inside our own noted pauses: already taken off the delay.
+      if (inOwnPause((times[j]! - offset) / 1000)) continue;
       const id = samples[j]!;
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
-    const stacks: { frames: CallFrame[]; hits: number }[] = [];
+    const stacks: { frames: CallFrame[]; line: number; hits: number }[] = [];
     let hits = 0;
     for (const [id, n] of counts) {
       const frames = stackOf(id);
       if (!frames) continue;
-      stacks.push({ frames, hits: n });
+      const own = frames[0]!.functionName === BLOCK_PROFILER_FRAME;
+      stacks.push({ frames, line: own ? 0 : leafLine(id), hits: n });
       hits += n;
     }
     const delayNanos = stall.lagMs * 1e6;
@@ -403,23 +454,23 @@ function attribute(m: Monitor, chunk: Chunk, profile: CdpCpuProfile) {
     }
     recordedStalls++;
     if (hits === 0) {
-      record([nativeFrame()], weight, delayNanos * weight);
+      record(
+        [syntheticFrame(BLOCK_NATIVE_FRAME)],
+        0,
+        weight,
+        delayNanos * weight,
+      );
       continue;
     }
-    stacks.sort((a, b) => b.hits - a.hits);
-    stacks.forEach((s, k) => {
-      record(
-        s.frames,
-        k === 0 ? weight : 0,
-        delayNanos * weight * s.hits / hits,
-      );
-    });
+    for (const s of stacks) {
+      record(s.frames, s.line, weight, delayNanos * weight * s.hits / hits);
+    }
   }
 }
 
-function nativeFrame(): CallFrame {
+function syntheticFrame(name: string): CallFrame {
   return {
-    functionName: BLOCK_NATIVE_FRAME,
+    functionName: name,
     scriptId: "0",
     url: "",
     lineNumber: -1,
@@ -467,7 +518,10 @@ export async function blockProfile(): Promise<Profile> {
     const values = [Math.round(r.contentions), Math.round(r.delayNanos)];
     if (values[0] === 0 && values[1] === 0) continue;
     // Records are root first; pprof stacks are leaf first.
-    const frames = r.frames.map((f, depth) => addFrame(table, f, depth));
+    const leaf = r.frames.length - 1;
+    const frames = r.frames.map((f, depth) =>
+      addFrame(table, f, depth, depth === leaf ? r.leafLine : 0)
+    );
     stacks.push({ frames: frames.reverse(), values });
   }
   const maps = await prepareSourceMaps(table.scripts);
@@ -505,8 +559,16 @@ export function blockProfileCount(): number {
   return n;
 }
 
-/** A record's frame as shown: VM states as in CPU profiles, names never empty. */
-function addFrame(table: FrameTable, f: CallFrame, depth: number): number {
+/**
+ * A record's frame as shown: VM states and anonymous functions named as in
+ * CPU profiles (`(anonymous:L#12:C#5)`, by `stacksToPprof`).
+ */
+function addFrame(
+  table: FrameTable,
+  f: CallFrame,
+  depth: number,
+  line: number,
+): number {
   let name = f.functionName;
   if (depth === 0) {
     if (name === "(program)") name = "[program]";
@@ -515,5 +577,8 @@ function addFrame(table: FrameTable, f: CallFrame, depth: number): number {
   if (name === BLOCK_NATIVE_FRAME) {
     return table.add(name, undefined, NATIVE_FILE);
   }
-  return table.add(name || "(anonymous)", f);
+  if (name === BLOCK_PROFILER_FRAME) {
+    return table.add(name, undefined, PROFILER_FILE);
+  }
+  return table.add(name, f, "", line);
 }

@@ -3,14 +3,20 @@
  *
  * Each distinct call frame is resolved once (its path, its source-mapped
  * position, its location and function) and each node with hits becomes one
- * sample whose stack is its path to the root. Profiling the earlier route
+ * sample per line that ran: V8 counts a node's hits per source line
+ * (`positionTicks`), so the leaf frame of each sample carries the line that
+ * was executing, and `go tool pprof -list`/`-lines` show time on the lines
+ * inside a function, not on its header. Hits that `positionTicks` does not
+ * cover keep the function's own line. Callers keep their function's line:
+ * CDP gives no call-site line for a parent frame. Profiling the earlier route
  * (a copy of the tree handed to `@datadog/pprof`'s serializer) with our own
  * CPU profiler showed most of the build in per-node work: `fileURLToPath`
  * and source-map lookups repeated for ~6k nodes that share ~30 frames.
  *
- * The output matches the serializer's: locations keyed by script, mapped
- * line and column and name; functions by script and name; no columns. The
- * block profile builds its stacks with the same `FrameTable`.
+ * The output matches the serializer's: functions keyed by script and name
+ * (anonymous ones by their mapped position, named `(anonymous:L#12:C#5)`),
+ * locations by function and line shown; no columns. The block profile and
+ * the trace name and map frames the same way.
  */
 
 import { fileURLToPath } from "node:url";
@@ -37,8 +43,11 @@ interface Frame {
   name: string;
   scriptId: string;
   path: string;
+  /** Where the function starts (names anonymous functions). */
   line: number;
   column: number;
+  /** The line that was executing (leaf frames); 0 = the function's line. */
+  hitLine: number;
 }
 
 /**
@@ -53,15 +62,24 @@ export class FrameTable {
 
   /**
    * The index of `frame` shown as `name` (V8's own name, or a styled one).
-   * Without a CDP frame, a synthetic one in `file`.
+   * Without a CDP frame, a synthetic one in `file`. `hitLine` (1-based, as
+   * `positionTicks` gives it) is the line that ran, for leaf frames.
    */
-  add(name: string, frame: CallFrame | undefined, file = ""): number {
+  add(
+    name: string,
+    frame: CallFrame | undefined,
+    file = "",
+    hitLine = 0,
+  ): number {
     const line = frame && frame.lineNumber >= 0 ? frame.lineNumber + 1 : 0;
     const column = frame && frame.columnNumber >= 0
       ? frame.columnNumber + 1
       : 0;
     const scriptId = frame?.scriptId ?? "0";
-    const key = `${scriptId}:${line}:${column}:${name}:${frame ? "" : file}`;
+    if (!frame || line === 0) hitLine = 0;
+    const key = `${scriptId}:${line}:${column}:${name}:${
+      frame ? "" : file
+    }:${hitLine}`;
     let index = this.#byKey.get(key);
     if (index === undefined) {
       const url = frame?.url ?? "";
@@ -77,6 +95,7 @@ export class FrameTable {
         path: frame ? path : file,
         line,
         column,
+        hitLine,
       }) - 1;
       this.#byKey.set(key, index);
     }
@@ -92,7 +111,10 @@ export class FrameTable {
 /** The sampled stacks of a CPU profile, as indices into `table`. */
 export interface CallTree {
   table: FrameTable;
-  /** One per node with hits: its frames leaf first, and its hit count. */
+  /**
+   * One per node and line with hits: its frames leaf first (the leaf at the
+   * line that ran), and its hit count.
+   */
   stacks: { frames: number[]; hits: number }[];
   /** Every sample, `(idle)` included: elapsed / total = effective interval. */
   total: number;
@@ -157,7 +179,23 @@ export function readCallTree(
     if (style === "wall" && top === "(garbage collector)") {
       stack.push(table.add(RUNTIME_NAME, undefined));
     }
-    stacks.push({ frames: stack, hits });
+    // The leaf's hits by the line that ran; the rest stay on its own line.
+    let left = hits;
+    const leaf = nodes[i]!;
+    for (const { line, ticks } of leaf.positionTicks ?? []) {
+      const n = Math.min(ticks, left);
+      if (n <= 0 || line <= 0) continue;
+      left -= n;
+      const frames = stack.slice();
+      frames[0] = table.add(
+        styledName(leaf, depth === 0, style),
+        leaf.callFrame,
+        "",
+        line,
+      );
+      stacks.push({ frames, hits: n });
+    }
+    if (left > 0) stacks.push({ frames: stack, hits: left });
   }
   return { table, stacks, total: cdp.samples?.length ?? hitTotal, idle };
 }
@@ -176,6 +214,42 @@ function styledName(
   return name;
 }
 
+/** How a frame is shown: its name, file and line after source mapping. */
+export interface ShownFrame {
+  /** V8's name, or `(anonymous:L#12:C#5)` at the mapped start. */
+  name: string;
+  file: string;
+  /** The function's start, mapped; 1-based, 0 = unknown. */
+  line: number;
+  column: number;
+}
+
+/**
+ * A function's name and start position as every profile shows them: mapped
+ * through `mapper`, anonymous functions named after their mapped start
+ * (`(anonymous:L#12:C#5)`, the `@datadog/pprof` serializer's naming, which
+ * the heap profile uses too). `line` and `column` are 1-based, 0 = unknown.
+ */
+export function showFunction(
+  mapper: LocationMapper,
+  frame: { name: string; path: string; line: number; column: number },
+): ShownFrame {
+  let at = {
+    file: frame.path,
+    line: frame.line as number | undefined,
+    column: frame.column as number | undefined,
+    name: frame.name,
+  };
+  if (frame.line > 0) at = mapper.mappingInfo(at as never) as typeof at;
+  const line = at.line ?? 0;
+  const column = at.column ?? 0;
+  const name = at.name ||
+    (line
+      ? column ? `(anonymous:L#${line}:C#${column})` : `(anonymous:L#${line})`
+      : "(anonymous)");
+  return { name, file: at.file || "", line, column };
+}
+
 /**
  * The pprof profile of `stacks` (frame indices into `table`, leaf first):
  * one sample per stack with its values; sample types, period and times are
@@ -191,63 +265,62 @@ export function stacksToPprof(
   const functions: PprofFunction[] = [];
   const locationByKey = new Map<string, number>();
   const functionByKey = new Map<string, number>();
+  // Frames of one function at several lines share its mapped start.
+  const shownByKey = new Map<string, ShownFrame>();
 
-  const functionId = (
-    scriptId: string,
-    file: string,
-    name: string,
-    line: number,
-    column: number,
-  ): number => {
-    const key = name ? `${scriptId}:${name}` : `${scriptId}:${line}:${column}`;
-    let id = functionByKey.get(key);
-    if (id === undefined) {
-      id = functions.length + 1;
-      functionByKey.set(key, id);
-      const shown = name ||
-        (line
-          ? column
-            ? `(anonymous:L#${line}:C#${column})`
-            : `(anonymous:L#${line})`
-          : "(anonymous)");
-      const nameIndex = strings.dedup(shown);
+  const locationOfFrame = table.frames.map((frame) => {
+    const startKey =
+      `${frame.scriptId}:${frame.line}:${frame.column}:${frame.name}:${frame.path}`;
+    let shown = shownByKey.get(startKey);
+    if (shown === undefined) {
+      shown = showFunction(mapper, frame);
+      shownByKey.set(startKey, shown);
+    }
+    // The line that ran, mapped on its own (column unknown: the mapper takes
+    // the first mapping on the line); kept only if it maps into the same file.
+    // On the function's own first line, that first mapping may be a comment
+    // the emit put before it: the function's start is the line shown.
+    let line = shown.line;
+    if (frame.hitLine > 0 && frame.hitLine !== frame.line) {
+      const hit = mapper.mappingInfo(
+        {
+          file: frame.path,
+          line: frame.hitLine,
+          column: 0,
+          name: frame.name,
+        } as never,
+      ) as { file?: string; line?: number };
+      if (hit.line && (hit.file || "") === shown.file) line = hit.line;
+    }
+    // Functions by script and name (the serializer's key); anonymous ones
+    // by their start.
+    const fnKey = frame.name
+      ? `${frame.scriptId}:${frame.name}`
+      : `${frame.scriptId}:${shown.line}:${shown.column}`;
+    let fn = functionByKey.get(fnKey);
+    if (fn === undefined) {
+      fn = functions.length + 1;
+      functionByKey.set(fnKey, fn);
+      const nameIndex = strings.dedup(shown.name);
       functions.push(
         new PprofFunction({
-          id,
+          id: fn,
           name: nameIndex,
           systemName: nameIndex,
-          filename: strings.dedup(file),
+          filename: strings.dedup(shown.file),
+          startLine: shown.line,
         }),
       );
     }
-    return id;
-  };
-
-  const locationOfFrame = table.frames.map((frame) => {
-    let at = {
-      file: frame.path,
-      line: frame.line as number | undefined,
-      column: frame.column as number | undefined,
-      name: frame.name,
-    };
-    if (frame.line > 0) at = mapper.mappingInfo(at as never) as typeof at;
-    const key = `${frame.scriptId}:${at.line}:${at.column}:${at.name}`;
+    // One location per function start and line shown.
+    const key =
+      `${frame.scriptId}:${shown.line}:${shown.column}:${shown.name}:${line}`;
     let id = locationByKey.get(key);
     if (id === undefined) {
       id = locations.length + 1;
       locationByKey.set(key, id);
-      const fn = functionId(
-        frame.scriptId,
-        at.file || "",
-        at.name,
-        at.line ?? 0,
-        at.column ?? 0,
-      );
       locations.push(
-        new Location({
-          id,
-          line: [new Line({ functionId: fn, line: at.line })],
-        }),
+        new Location({ id, line: [new Line({ functionId: fn, line })] }),
       );
     }
     return id;

@@ -3,7 +3,13 @@
  * inspector session. At most one capture runs at a time.
  *
  * Known limits (V8 and Deno, measured here):
- * - V8 may book an inlined function's samples to its caller.
+ * - V8's profiler does not see Maglev's on-stack-replacement code compiled
+ *   before it started, and books its samples to the caller; by default a
+ *   capture therefore makes V8 recompile hot code while it listens
+ *   (`reoptimize`, see `discardOptimizedCode`). Inlined functions keep their
+ *   own frames (V8 records inlining positions for the profiler).
+ * - Leaf frames carry the line that ran (V8's per-line ticks); callers carry
+ *   their function's line: V8's profile has no call-site lines.
  * - Deno's Rust side (I/O, HTTP, the event loop) is sampled as "(idle)"; its
  *   CPU reaches the profile only through the `[native: …]` frame.
  * - After a *timer* wake-up, about the first millisecond of JavaScript is
@@ -18,7 +24,7 @@ import type { Profile } from "../deps.ts";
 import { asOwnPause } from "./block.ts";
 import { readCallTree, stacksToPprof } from "./call_tree.ts";
 import type { CdpCpuProfile } from "./inspector.ts";
-import { post } from "./inspector.ts";
+import { discardOptimizedCode, post } from "./inspector.ts";
 import {
   addComment,
   addSyntheticSample,
@@ -68,13 +74,29 @@ export interface CpuCapture {
   stop(): Promise<RawCpuCapture>;
 }
 
+/** Options of a CPU capture. */
+export interface CpuCaptureOptions {
+  /**
+   * Make V8 drop its optimized code when sampling starts, so code compiled
+   * before (on-stack-replacement code above all) is recompiled where the
+   * profiler sees it (default true). Without it, a function whose loop was
+   * optimized before the capture may have its time booked to its caller.
+   * Costs a pause at start (the deoptimization, 2–15 ms measured) and a
+   * short re-warm-up of the JIT; see plugins/pprof/README.md.
+   */
+  reoptimize?: boolean;
+}
+
 /**
  * Starts V8's CPU profiler. Synchronous: Deno dispatches the commands on the
  * spot, so sampling has begun when this returns (their answers come later and
  * are awaited by `stop`). Throws `CpuProfilerBusyError` if a capture runs, and
  * `RangeError` for intervals under 1 ms.
  */
-export function startCpuCapture(intervalMicros: number): CpuCapture {
+export function startCpuCapture(
+  intervalMicros: number,
+  options: CpuCaptureOptions = {},
+): CpuCapture {
   if (
     !Number.isFinite(intervalMicros) || intervalMicros < MIN_INTERVAL_MICROS
   ) {
@@ -96,6 +118,7 @@ export function startCpuCapture(intervalMicros: number): CpuCapture {
         post("Profiler.enable"),
         post("Profiler.setSamplingInterval", { interval }),
         post("Profiler.start"),
+        ...(options.reoptimize ?? true ? discardOptimizedCode(post) : []),
       ])
     );
   } catch (error) {
@@ -136,13 +159,16 @@ export function startCpuCapture(intervalMicros: number): CpuCapture {
  * resolves early with what was collected). The profiler is released however
  * this ends.
  */
-export async function captureCpuProfile(options: {
-  durationMillis: number;
-  intervalMicros?: number;
-  signal?: AbortSignal;
-}): Promise<Profile> {
+export async function captureCpuProfile(
+  options: CpuCaptureOptions & {
+    durationMillis: number;
+    intervalMicros?: number;
+    signal?: AbortSignal;
+  },
+): Promise<Profile> {
   const capture = startCpuCapture(
     options.intervalMicros ?? DEFAULT_INTERVAL_MICROS,
+    { reoptimize: options.reoptimize },
   );
   let raw: RawCpuCapture;
   try {
@@ -192,7 +218,11 @@ export async function cpuProfileToPprof(
   const jsNanos = (tree.total - tree.idle) * periodNanos;
   const nonJsNanos = Math.round(raw.processCpuMicros * 1000 - jsNanos);
   if (nonJsNanos > 0) {
-    addSyntheticSample(p, NON_JS_FRAME, NON_JS_FILE, [0, nonJsNanos]);
+    // The samples its CPU time stands for, so -sample_index=samples shows it.
+    addSyntheticSample(p, NON_JS_FRAME, NON_JS_FILE, [
+      periodNanos > 0 ? Math.round(nonJsNanos / periodNanos) : 0,
+      nonJsNanos,
+    ]);
   }
   fillFilenames(p);
   addComment(

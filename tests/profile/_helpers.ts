@@ -80,3 +80,44 @@ export function lineOf(path: string, name: string): number {
 
 export const WORKLOAD = new URL("./testdata/workload.ts", import.meta.url)
   .pathname;
+
+/** The lines of `export function NAME` in a source file, header to closing brace. */
+export function bodyOf(
+  path: string,
+  name: string,
+): { start: number; end: number } {
+  const start = lineOf(path, name);
+  const lines = Deno.readTextFileSync(path).split("\n");
+  const end = lines.findIndex((l, i) => i >= start && l === "}");
+  if (end < 0) throw new Error(`no end of ${name} in ${path}`);
+  return { start, end: end + 1 };
+}
+
+/** The 1-based line of the first line containing `marker` at or after `from`. */
+export function markedLine(path: string, marker: string, from = 1): number {
+  const lines = Deno.readTextFileSync(path).split("\n");
+  const i = lines.findIndex((l, n) => n >= from - 1 && l.includes(marker));
+  if (i < 0) throw new Error(`no ${marker} in ${path}`);
+  return i + 1;
+}
+
+/** `type`'s self value (leaf frames) of function `name`, per line shown. */
+export function selfByLine(
+  p: Profile,
+  type: string,
+  name: string,
+): Map<number, number> {
+  const i = typeIndex(p, type);
+  const out = new Map<number, number>();
+  for (const s of stacks(p)) {
+    const leaf = s.frames[0];
+    if (leaf?.name !== name) continue;
+    out.set(leaf.line, (out.get(leaf.line) ?? 0) + (s.value[i] ?? 0));
+  }
+  return out;
+}
+
+/** The line with the most value in `byLine`. */
+export function hottestLine(byLine: Map<number, number>): number {
+  return [...byLine].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 0;
+}

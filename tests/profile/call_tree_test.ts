@@ -87,3 +87,79 @@ Deno.test("call tree, wall style: (program) dropped, GC under Node.js", () => {
   assert.equal(rows.length, 5);
   assert.equal(tree.idle, 4);
 });
+
+Deno.test("call tree: a leaf's hits split by the lines that ran (positionTicks); callers and totals unchanged", () => {
+  const cdp: CdpCpuProfile = {
+    startTime: 0,
+    endTime: 90_000,
+    nodes: [
+      { id: 1, callFrame: frame("(root)"), children: [2] },
+      { id: 2, callFrame: frame("main", 0, URL), hitCount: 1, children: [3] },
+      {
+        id: 3,
+        callFrame: frame("work", 9, URL),
+        hitCount: 7,
+        // 1-based lines, as CDP gives them; line 10 is work's own first line.
+        positionTicks: [
+          { line: 12, ticks: 3 },
+          { line: 13, ticks: 1 },
+          { line: 12, ticks: 1 },
+          { line: 10, ticks: 1 },
+        ],
+      },
+    ],
+    samples: Array.from({ length: 8 }, () => 3),
+  };
+  const tree = readCallTree(cdp, "cpu");
+  const p = stacksToPprof(
+    tree.table,
+    tree.stacks.map(({ frames, hits }) => ({ frames, values: [hits] })),
+    identity,
+  );
+  const byRow = new Map<string, number>();
+  for (const s of stacks(p)) {
+    const row = s.frames.map((f) => `${f.name}@${f.line}`).join(" < ");
+    byRow.set(row, (byRow.get(row) ?? 0) + s.value[0]!);
+  }
+  assert.deepEqual(Object.fromEntries(byRow), {
+    "main@1": 1,
+    "work@12 < main@1": 4,
+    "work@13 < main@1": 1,
+    // The tick on its first line, and the hit no tick covers.
+    "work@10 < main@1": 2,
+  });
+  // One function, one location per line shown.
+  const names = p.function.map((f) => p.stringTable.strings[Number(f.name)]);
+  assert.deepEqual(names.filter((n) => n === "work").length, 1);
+  assert.equal(p.location.length, 4);
+});
+
+Deno.test("call tree: anonymous functions are named after their start, whatever line ran", () => {
+  const cdp: CdpCpuProfile = {
+    startTime: 0,
+    endTime: 30_000,
+    nodes: [
+      { id: 1, callFrame: frame("(root)"), children: [2] },
+      {
+        id: 2,
+        callFrame: frame("", 20, URL),
+        hitCount: 3,
+        positionTicks: [{ line: 23, ticks: 2 }],
+      },
+    ],
+    samples: [2, 2, 2],
+  };
+  const tree = readCallTree(cdp, "cpu");
+  const p = stacksToPprof(
+    tree.table,
+    tree.stacks.map(({ frames, hits }) => ({ frames, values: [hits] })),
+    identity,
+  );
+  const rows = stacks(p).map((s) => `${s.frames[0]!.name}@${s.frames[0]!.line}`)
+    .sort();
+  assert.deepEqual(rows, [
+    "(anonymous:L#21:C#3)@21",
+    "(anonymous:L#21:C#3)@23",
+  ]);
+  assert.equal(p.function.length, 1);
+});

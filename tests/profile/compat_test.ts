@@ -9,10 +9,13 @@ import {
 } from "../../lib/profile/mod.ts";
 import { assertProfileInvariants } from "./_invariants.ts";
 import {
+  bodyOf,
   cumulative,
   framesNamed,
-  lineOf,
+  hottestLine,
+  markedLine,
   sampleTypes,
+  selfByLine,
   WORKLOAD,
 } from "./_helpers.ts";
 import { alpha, retainObjects } from "./testdata/workload.ts";
@@ -36,7 +39,15 @@ Deno.test("Node-compat time.profile: a decodable .pb.gz wall profile", async () 
     const p = assertProfileInvariants(bytes, "time.profile");
     assert.deepEqual(sampleTypes(p), ["sample/count", "wall/nanoseconds"]);
     assert.ok(cumulative(p, "wall", "alpha") > 0);
-    assert.equal(framesNamed(p, "alpha")[0]!.line, lineOf(WORKLOAD, "alpha"));
+    // Source-mapped lines inside alpha, the most on its loop.
+    const { start, end } = bodyOf(WORKLOAD, "alpha");
+    for (const f of framesNamed(p, "alpha")) {
+      assert.ok(f.line >= start && f.line <= end, `alpha line ${f.line}`);
+    }
+    assert.equal(
+      hottestLine(selfByLine(p, "wall", "alpha")),
+      markedLine(WORKLOAD, "// hot loop", start),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

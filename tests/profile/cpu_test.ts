@@ -8,11 +8,14 @@ import {
 import { goAvailable } from "../_helpers.ts";
 import { assertProfileInvariants } from "./_invariants.ts";
 import {
+  bodyOf,
   cumulative,
   framesNamed,
-  lineOf,
+  hottestLine,
+  markedLine,
   num,
   sampleTypes,
+  selfByLine,
   stacks,
   total,
   WORKLOAD,
@@ -93,14 +96,22 @@ Deno.test("CPU shares: alpha ~75%, beta ~25% within 5 points, TS lines, Go sampl
   assert.ok(Math.abs(share - trueShare) <= 5, `alpha ${share} vs ${trueShare}`);
   assert.ok(Math.abs(share - 75) <= 10, `alpha share ${share}`);
 
-  // TypeScript positions: the functions' lines in workload.ts, not the JS.
+  // TypeScript positions: lines inside the functions in workload.ts, not
+  // the JS; the most time on the loop's line, not on the header.
   for (const name of ["alpha", "beta"]) {
     const frames = framesNamed(p, name);
     assert.ok(frames.length > 0, `${name} in profile`);
+    const { start, end } = bodyOf(WORKLOAD, name);
     for (const f of frames) {
       assert.equal(f.file, WORKLOAD);
-      assert.equal(f.line, lineOf(WORKLOAD, name), `${name} line`);
+      assert.ok(f.line >= start && f.line <= end, `${name} line ${f.line}`);
     }
+    const byLine = selfByLine(p, "cpu", name);
+    assert.equal(
+      hottestLine(byLine),
+      markedLine(WORKLOAD, "// hot loop", start),
+      `${name} by line: ${JSON.stringify([...byLine])}`,
+    );
   }
   // Deno's own runtime frames keep their names and ext: files.
   assert.ok(
@@ -224,10 +235,13 @@ Deno.test("CPU: go tool pprof -top reads the file and finds the hot function", a
       env: { PPROF_TMPDIR: dir },
     }).output();
     const rawText = new TextDecoder().decode(raw.stdout);
-    assert.match(
-      rawText,
-      new RegExp(`alpha ${WORKLOAD}:${lineOf(WORKLOAD, "alpha")}\\b`),
-    );
+    const { start, end } = bodyOf(WORKLOAD, "alpha");
+    const lines = [
+      ...rawText.matchAll(new RegExp(`alpha ${WORKLOAD}:(\\d+)`, "g")),
+    ]
+      .map((m) => Number(m[1]));
+    assert.ok(lines.length > 0, rawText);
+    assert.ok(lines.every((l) => l >= start && l <= end), `${lines}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
