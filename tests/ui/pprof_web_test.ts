@@ -1,0 +1,144 @@
+/**
+ * `go tool pprof -http` (Go's own web UI, Graphviz for its graph) in
+ * headless Chromium on our profiles: the title names the program, the graph
+ * and flame graph draw, and the source view keeps pseudo-frames apart.
+ * Driven by `_pprof_web.ts`; screenshots in tests/ui/out/pprof-*.png.
+ */
+
+import assert from "node:assert/strict";
+import { basename } from "node:path";
+import {
+  CONFIG,
+  freePort,
+  goAvailable,
+  startCoredeno,
+  waitFor,
+} from "../_helpers.ts";
+import { encodeProfile } from "../../lib/profile/encode.ts";
+import { mainBinaryName } from "../../lib/profile/pprof.ts";
+import { syntheticCpuProfile } from "../pprof/_synthetic_cpu.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const DRIVER = new URL("./_pprof_web.ts", import.meta.url).pathname;
+const OUT = new URL("./out", import.meta.url).pathname;
+
+/** Skips with a visible message, or fails when CI is set (CI installs all). */
+function skip(why: string) {
+  if (Deno.env.get("CI")) {
+    throw new Error(`the pprof web UI test needs this when CI is set: ${why}`);
+  }
+  console.log(`SKIPPED: go tool pprof -http browser test: ${why}`);
+}
+
+function has(command: string, args: string[]): boolean {
+  try {
+    new Deno.Command(command, { args, stdout: "null", stderr: "null" })
+      .outputSync();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `go tool pprof -http` on `file`, no browser of its own. */
+async function pprofWebUi(file: string, tmp: string) {
+  const port = freePort();
+  const child = new Deno.Command("go", {
+    args: ["tool", "pprof", `-http=127.0.0.1:${port}`, "-no_browser", file],
+    env: { PPROF_TMPDIR: tmp, HOME: tmp },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.status;
+  };
+  try {
+    await waitFor("go tool pprof -http to serve", async () => {
+      try {
+        const response = await fetch(`${base}/ui/top`);
+        await response.body?.cancel();
+        return response.ok;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+        return false;
+      }
+    }, 30_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { base, stop };
+}
+
+Deno.test("go tool pprof -http in Chromium: the title names the program, pseudo-frames stay apart in the source view", async () => {
+  try {
+    await Deno.stat(CHROMIUM);
+  } catch {
+    return skip(`${CHROMIUM} is missing (apt-get install -y chromium)`);
+  }
+  if (!goAvailable()) return;
+  if (!has("dot", ["-V"])) {
+    return skip("Graphviz's dot is missing (apt-get install -y graphviz)");
+  }
+  await Deno.mkdir(OUT, { recursive: true });
+  const dir = await Deno.makeTempDir({ prefix: "pprof-web-" });
+  const port = freePort();
+  const server = await startCoredeno(
+    `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
+  );
+  const uis: { stop(): Promise<void> }[] = [];
+  try {
+    const response = await fetch(
+      `http://127.0.0.1:${port}/debug/pprof/profile?seconds=1`,
+    );
+    assert.equal(response.status, 200);
+    await Deno.writeFile(
+      `${dir}/served.pb.gz`,
+      new Uint8Array(await response.arrayBuffer()),
+    );
+    await Deno.writeFile(
+      `${dir}/synthetic.pb.gz`,
+      await encodeProfile(await syntheticCpuProfile()),
+    );
+    const served = await pprofWebUi(`${dir}/served.pb.gz`, dir);
+    uis.push(served);
+    const synthetic = await pprofWebUi(`${dir}/synthetic.pb.gz`, dir);
+    uis.push(synthetic);
+
+    const driver = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--config",
+        CONFIG,
+        "-A",
+        DRIVER,
+        served.base,
+        synthetic.base,
+        OUT,
+      ],
+      stdin: "null",
+      env: {
+        NO_COLOR: "1",
+        // This process made the synthetic profile: its main module names it.
+        SYNTHETIC_TITLE: `${basename(mainBinaryName())} cpu`,
+      },
+    }).output();
+    const stdout = new TextDecoder().decode(driver.stdout);
+    const stderr = new TextDecoder().decode(driver.stderr);
+    if (driver.code === 3) return skip(stdout.trim());
+    assert.equal(driver.code, 0, `${stdout}\n${stderr}`);
+    assert.equal(stdout.match(/^ok /gm)?.length, 4, stdout);
+    console.log(
+      `${stdout.trim()}\nscreenshots: ${OUT}/pprof-{graph,flame,source}.png`,
+    );
+  } finally {
+    for (const ui of uis) await ui.stop();
+    await server.stop();
+    server.cleanup();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
