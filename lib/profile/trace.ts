@@ -12,6 +12,12 @@
  * - `EventLoopStall` complete events from a lag monitor, the loop held for
  *   at least {@link BLOCK_FLOOR_MS} ms (args: how late it got).
  *
+ * Frames are shown as in the pprof profiles: TypeScript positions through
+ * the same source maps (`lineNumber`/`columnNumber` stay 0-based, as CDP's),
+ * anonymous functions named `(anonymous:L#12:C#5)` after their mapped start.
+ * As CPU captures, a trace makes V8 recompile hot code when it starts (see
+ * `discardOptimizedCode`), so loops optimized before it keep their frames.
+ *
  * No `TracingStartedInBrowser` event: DevTools would take the trace for a
  * web page's and drop this process. Runs on an inspector session of its
  * own, so it overlaps CPU captures and block profiling; one trace at a time.
@@ -25,7 +31,14 @@ import {
   type Stall,
   startLagMonitor,
 } from "./block.ts";
-import type { CdpCpuProfile } from "./inspector.ts";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { FrameTable, showFunction } from "./call_tree.ts";
+import {
+  type CallFrame,
+  type CdpCpuProfile,
+  discardOptimizedCode,
+} from "./inspector.ts";
+import { type LocationMapper, prepareSourceMaps } from "./sourcemap.ts";
 
 /** Sampling interval of traces: finer than profiles, for a short window. */
 export const TRACE_INTERVAL_MICROS = 250;
@@ -71,6 +84,8 @@ export async function captureTrace(options: {
   durationMillis: number;
   signal?: AbortSignal;
   intervalMicros?: number;
+  /** Make V8 recompile hot code at the start (default true; see cpu.ts). */
+  reoptimize?: boolean;
 }): Promise<Trace> {
   if (busy) throw new TraceBusyError();
   busy = true;
@@ -91,7 +106,14 @@ export async function captureTrace(options: {
     ];
     const anchor = performance.now();
     const startWall = Date.now();
-    const started = asOwnPause(() => session.send("Profiler.start"));
+    const started = asOwnPause(() =>
+      Promise.all([
+        session.send("Profiler.start"),
+        ...(options.reoptimize ?? true
+          ? discardOptimizedCode(session.send)
+          : []),
+      ])
+    );
     lag.reset();
     // All awaited together: in Deno an unhandled rejection ends the process.
     await Promise.all([...setup, started]);
@@ -102,12 +124,17 @@ export async function captureTrace(options: {
     );
     lag.stop();
     const { profile } = await stopped;
+    const table = new FrameTable();
+    for (const n of profile.nodes) {
+      table.add(n.callFrame.functionName, n.callFrame);
+    }
+    const { mapper } = await prepareSourceMaps(table.scripts);
     return asOwnPause(() =>
       buildTrace(profile, anchor, stalls, {
         startWall,
         intervalMicros: interval,
         requestedMillis: options.durationMillis,
-      })
+      }, mapper)
     );
   } finally {
     lag.stop();
@@ -123,6 +150,7 @@ export function buildTrace(
   anchorPerfMillis: number,
   stalls: readonly Stall[],
   info: { startWall: number; intervalMicros: number; requestedMillis: number },
+  mapper?: LocationMapper,
 ): Trace {
   const pid = Deno.pid;
   const base = { pid, tid: TID };
@@ -150,9 +178,39 @@ export function buildTrace(
   for (const n of profile.nodes) {
     for (const c of n.children ?? []) parent.set(c, n.id);
   }
+  const shown = new Map<string, CallFrame>();
+  const show = (frame: CallFrame): CallFrame => {
+    if (!mapper || frame.lineNumber < 0) return frame;
+    const key =
+      `${frame.scriptId}:${frame.lineNumber}:${frame.columnNumber}:${frame.functionName}`;
+    let out = shown.get(key);
+    if (out === undefined) {
+      const path = frame.url.startsWith("file:")
+        ? fileURLToPath(frame.url)
+        : frame.url;
+      const at = showFunction(mapper, {
+        name: frame.functionName,
+        path: path,
+        line: frame.lineNumber + 1,
+        column: frame.columnNumber + 1,
+      });
+      out = {
+        ...frame,
+        functionName: at.name,
+        url: at.file && at.file !== path &&
+            at.file.startsWith("/")
+          ? pathToFileURL(at.file).href
+          : frame.url,
+        lineNumber: at.line > 0 ? at.line - 1 : frame.lineNumber,
+        columnNumber: at.column > 0 ? at.column - 1 : frame.columnNumber,
+      };
+      shown.set(key, out);
+    }
+    return out;
+  };
   const nodes = profile.nodes.map((n) => ({
     id: n.id,
-    callFrame: n.callFrame,
+    callFrame: show(n.callFrame),
     ...(parent.has(n.id) ? { parent: parent.get(n.id) } : {}),
   }));
   const samples = profile.samples ?? [];

@@ -77,7 +77,11 @@ Deno.test("trace: DevTools trace JSON with samples, busy runs and stalls inside 
         nodes: {
           id: number;
           parent?: number;
-          callFrame: { functionName: string };
+          callFrame: {
+            functionName: string;
+            url: string;
+            lineNumber: number;
+          };
         }[];
         samples: number[];
       };
@@ -97,6 +101,25 @@ Deno.test("trace: DevTools trace JSON with samples, busy runs and stalls inside 
       data.cpuProfile.nodes.map((n) => n.callFrame.functionName),
     );
     assert.ok(names.has("blocker"));
+    // Frames as in the pprof profiles: TypeScript lines (0-based, as CDP's),
+    // anonymous functions named after their start.
+    const blockerTs = new URL("tests/pprof/fixtures/blocker.ts", REPO);
+    const blockerLine = (await Deno.readTextFile(blockerTs)).split("\n")
+      .findIndex((l) => l.startsWith("export function blocker("));
+    for (const n of data.cpuProfile.nodes) {
+      const f = n.callFrame;
+      if (f.functionName === "blocker") {
+        assert.equal(f.url, blockerTs.href);
+        assert.equal(f.lineNumber, blockerLine, "blocker's TypeScript line");
+      }
+      if (f.url && f.lineNumber >= 0) {
+        assert.notEqual(f.functionName, "", `a name at ${f.url}`);
+      }
+    }
+    assert.ok(
+      [...names].some((n) => /^\(anonymous:L#\d+:C#\d+\)$/.test(n)),
+      "anonymous functions named as in pprof",
+    );
 
     const inWindow = (e: Event) =>
       e.ts >= start && e.ts + (e.dur ?? 0) <= end + 1000;
