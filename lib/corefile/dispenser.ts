@@ -5,14 +5,13 @@
  * @module
  */
 
-import { CorefileError } from "./errors.ts";
-import type { Token } from "./lexer.ts";
-
-function newlines(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
-  return n;
-}
+import {
+  argError,
+  type CorefileError,
+  parseError,
+  syntaxError,
+} from "./errors.ts";
+import { newlines, type Token } from "./lexer.ts";
 
 /**
  * A cursor over ONE directive's tokens in one server block, positioned
@@ -156,52 +155,18 @@ export class Dispenser {
     return args;
   }
 
-  /**
-   * Loads the next arguments into the array's slots; true only if every
-   * slot was filled (caddy's Args with pointer targets).
-   */
-  args(targets: string[]): boolean {
-    for (let i = 0; i < targets.length; i++) {
-      if (!this.nextArg()) return false;
-      targets[i] = this.val();
-    }
-    return true;
-  }
-
   /** `FILE:LINE - Error during parsing: Wrong argument count or unexpected line ending after 'VAL'`. */
   argErr(): CorefileError {
-    if (this.val() === "{") {
-      return this.err("Unexpected token '{', expecting argument");
-    }
-    return this.err(
-      `Wrong argument count or unexpected line ending after '${this.val()}'`,
-    );
+    return argError(this.file(), this.line(), this.val());
   }
 
   /** `FILE:LINE - Error during parsing: MSG`. */
   err(msg: string): CorefileError {
-    const file = this.file();
-    const line = this.line();
-    return new CorefileError(
-      `${file}:${line} - Error during parsing: ${msg}`,
-      file,
-      line,
-    );
-  }
-
-  /** `FILE:LINE - Error during parsing: Unexpected EOF`. */
-  eofErr(): CorefileError {
-    return this.err("Unexpected EOF");
+    return parseError(this.file(), this.line(), msg);
   }
 
   /** `FILE:LINE - Syntax error: Unexpected token 'VAL', expecting 'EXP'`. */
   syntaxErr(expected: string): CorefileError {
-    const file = this.file();
-    const line = this.line();
-    return new CorefileError(
-      `${file}:${line} - Syntax error: Unexpected token '${this.val()}', expecting '${expected}'`,
-      file,
-      line,
-    );
+    return syntaxError(this.file(), this.line(), this.val(), expected);
   }
 }

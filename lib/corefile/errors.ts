@@ -16,3 +16,45 @@ export class CorefileError extends SyntaxError {
     this.line = line;
   }
 }
+
+/** caddy's `Err`: `FILE:LINE - Error during parsing: MSG`. */
+export function parseError(
+  file: string,
+  line: number,
+  msg: string,
+): CorefileError {
+  return new CorefileError(
+    `${file}:${line} - Error during parsing: ${msg}`,
+    file,
+    line,
+  );
+}
+
+/** caddy's `SyntaxErr`: `FILE:LINE - Syntax error: Unexpected token 'VAL', expecting 'EXP'`. */
+export function syntaxError(
+  file: string,
+  line: number,
+  val: string,
+  expected: string,
+): CorefileError {
+  return new CorefileError(
+    `${file}:${line} - Syntax error: Unexpected token '${val}', expecting '${expected}'`,
+    file,
+    line,
+  );
+}
+
+/** caddy's `ArgErr`, after the token `val`. */
+export function argError(
+  file: string,
+  line: number,
+  val: string,
+): CorefileError {
+  return parseError(
+    file,
+    line,
+    val === "{"
+      ? "Unexpected token '{', expecting argument"
+      : `Wrong argument count or unexpected line ending after '${val}'`,
+  );
+}

@@ -15,6 +15,13 @@ export interface Token {
   text: string;
 }
 
+/** How many line breaks a token's text spans (quoted tokens may hold some). */
+export function newlines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
 /** Go's unicode.IsSpace. */
 export function isGoSpace(cp: number): boolean {
   if (cp <= 0xff) {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { CorefileError } from "./errors.ts";
-import { decodeUtf8, type Token, tokenize } from "./lexer.ts";
+import { argError, CorefileError, parseError, syntaxError } from "./errors.ts";
+import { decodeUtf8, newlines, type Token, tokenize } from "./lexer.ts";
 import { EnvExpansionError, type EnvLookup, replaceEnvVars } from "./env.ts";
 import {
   abs,
@@ -59,12 +59,6 @@ function defaultEnv(name: string): string | undefined {
 function defaultWarn(line: string): void {
   // deno-lint-ignore no-console
   console.log(line);
-}
-
-function newlines(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
-  return n;
 }
 
 function copyToken(t: Token): Token {
@@ -188,32 +182,15 @@ class Parser {
   // --- errors ---------------------------------------------------------
 
   #err(msg: string): CorefileError {
-    const file = this.#file();
-    const line = this.#line();
-    return new CorefileError(
-      `${file}:${line} - Error during parsing: ${msg}`,
-      file,
-      line,
-    );
+    return parseError(this.#file(), this.#line(), msg);
   }
 
   #syntaxErr(expected: string): CorefileError {
-    const file = this.#file();
-    const line = this.#line();
-    return new CorefileError(
-      `${file}:${line} - Syntax error: Unexpected token '${this.#val()}', expecting '${expected}'`,
-      file,
-      line,
-    );
+    return syntaxError(this.#file(), this.#line(), this.#val(), expected);
   }
 
   #argErr(): CorefileError {
-    if (this.#val() === "{") {
-      return this.#err("Unexpected token '{', expecting argument");
-    }
-    return this.#err(
-      `Wrong argument count or unexpected line ending after '${this.#val()}'`,
-    );
+    return argError(this.#file(), this.#line(), this.#val());
   }
 
   #env(text: string): string {

@@ -106,19 +106,6 @@ Deno.test("Dispenser.remainingArgs() stops before {", () => {
   assert.deepEqual(d.remainingArgs(), []);
 });
 
-Deno.test("Dispenser.args() fills slots and reports a shortfall", () => {
-  const d = dispenser("dir1 a b c\ndir2 d");
-  d.next();
-  const slots = ["", ""];
-  assert.equal(d.args(slots), true);
-  assert.deepEqual(slots, ["a", "b"]);
-  d.next(); // c
-  d.next(); // dir2
-  const more = ["x", "y"];
-  assert.equal(d.args(more), false);
-  assert.deepEqual(more, ["d", "y"]);
-});
-
 Deno.test("Dispenser errors use CoreDNS's formats", () => {
   const d = dispenser("dir1 {\n}\ndir2 arg1 arg2");
   d.next();
@@ -146,10 +133,6 @@ Deno.test("Dispenser errors use CoreDNS's formats", () => {
   assert.equal(
     d.syntaxErr("}").message,
     "Testfile:3 - Syntax error: Unexpected token 'arg2', expecting '}'",
-  );
-  assert.equal(
-    d.eofErr().message,
-    "Testfile:3 - Error during parsing: Unexpected EOF",
   );
   // No token loaded: line 0 and the dispenser's file name.
   assert.equal(

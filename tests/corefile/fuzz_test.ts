@@ -16,7 +16,14 @@ import { DIRECTIVES, PLUGINS } from "../../plugins/mod.ts";
 import { tempFiles } from "../_helpers.ts";
 
 const RUNS = { soup: 50_000, mutations: 35_000, bytes: 15_000 };
+/**
+ * An input that loads this slowly every time is pathological (exponential
+ * expansion, a hang). One slow run alone is not: on a loaded 2-core machine
+ * a GC or a descheduling can stall any input, so a slow one is timed again
+ * and judged by its fastest run.
+ */
 const SLOW_MS = 1000;
+const SLOW_RETRIES = 2;
 
 /** Pieces Corefiles are made of, weighted toward the structural ones. */
 const PIECES = [
@@ -166,6 +173,18 @@ const LINELESS = [
 ];
 
 function check(text: string): void {
+  let fastest = timedCheck(text);
+  for (let retry = 0; retry < SLOW_RETRIES && fastest >= SLOW_MS; retry++) {
+    fastest = Math.min(fastest, timedCheck(text));
+  }
+  assert.ok(
+    fastest < SLOW_MS,
+    `took ${fastest.toFixed(0)} ms at best of ${1 + SLOW_RETRIES}`,
+  );
+}
+
+/** Loads `text`: it loads or fails with a Corefile error naming file and line; returns ms. */
+function timedCheck(text: string): number {
   const started = performance.now();
   try {
     loadInstance(text, {
@@ -189,8 +208,7 @@ function check(text: string): void {
       `no file and line: ${error.message}`,
     );
   }
-  const elapsed = performance.now() - started;
-  assert.ok(elapsed < SLOW_MS, `took ${elapsed.toFixed(0)} ms`);
+  return performance.now() - started;
 }
 
 Deno.test("100 000 generated Corefiles load or fail with a Corefile error, fast", async (t) => {
