@@ -164,11 +164,6 @@ export async function startWorkload(pprofBlockBody = "") {
     new URL("tests/pprof/fixtures/workload.ts", REPO).pathname,
     [pprofBlockBody],
     { PPROF_PORT: String(port) },
-    // TurboFan and Maglev may inline alpha into its caller and book its time
-    // there (feasibility.md §1, a V8 property of every profiler; Maglev does
-    // it within seconds of warm-up); the tests name functions, so the
-    // workload keeps them as frames.
-    ["--v8-flags=--no-turbo-inlining,--no-maglev-inlining"],
   );
   await waitForOutput(server, "the workload", "ready ");
   return { ...server, port, base: `http://127.0.0.1:${port}` };

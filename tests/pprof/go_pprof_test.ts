@@ -63,6 +63,22 @@ function recordingProxy(upstream: string) {
   };
 }
 
+/** A `go tool pprof` value (`1.20s`, `10ms`, `.`) in seconds. */
+function seconds(value: string): number {
+  const m = value.match(/^([\d.]+)(ns|us|µs|ms|s|m|h)$/);
+  if (!m) return 0;
+  const scale: Record<string, number> = {
+    ns: 1e-9,
+    us: 1e-6,
+    "µs": 1e-6,
+    ms: 1e-3,
+    s: 1,
+    m: 60,
+    h: 3600,
+  };
+  return Number(m[1]) * scale[m[2]!]!;
+}
+
 /** The 1-based line of `needle` in the workload fixture's TypeScript source. */
 function fixtureLine(needle: string): number {
   const source = Deno.readTextFileSync(
@@ -102,18 +118,52 @@ Deno.test({
       );
 
       await t.step(
-        "-raw on CPU shows alpha at its TypeScript line",
+        "-raw on CPU shows alpha at TypeScript lines inside it",
         async () => {
           const result = await goToolPprof([
             "-raw",
             `${proxy.base}/debug/pprof/profile?seconds=1`,
           ]);
+          assert.equal(result.code, 0, result.stdout + result.stderr);
+          const start = fixtureLine("export function alpha(");
+          const end = fixtureLine("export function beta(") - 1;
+          const lines = [
+            ...result.stdout.matchAll(/ alpha \S*workload\.ts:(\d+)\s/g),
+          ].map((m) => Number(m[1]));
+          assert.ok(lines.length > 0, result.stdout);
+          for (const line of lines) {
+            assert.ok(line >= start && line <= end, `alpha at ${line}`);
+          }
+        },
+      );
+
+      await t.step(
+        "-list alpha puts alpha's time on its loop's line",
+        async () => {
+          const result = await goToolPprof([
+            "-list",
+            "^alpha$",
+            `${proxy.base}/debug/pprof/profile?seconds=2`,
+          ]);
           assert.equal(result.code, 0, result.stderr);
-          const line = fixtureLine("export function alpha(");
-          assert.match(
-            result.stdout,
-            new RegExp(` alpha \\S*workload\\.ts:${line}(\\s|$)`, "m"),
-            result.stdout,
+          assert.match(result.stdout, /ROUTINE =+ alpha in \S*workload\.ts/);
+          // "  flat  cum  LINE: source", values like 1.20s, 10ms or ".".
+          const flat = new Map<number, number>();
+          for (
+            const m of result.stdout.matchAll(
+              /^\s+(\S+)\s+\S+\s+(\d+):/gm,
+            )
+          ) {
+            flat.set(Number(m[2]), seconds(m[1]!));
+          }
+          const loop = fixtureLine("x = (x * 1.000001 + i) % 1e9; // hot");
+          const hottest = [...flat].sort((a, b) => b[1] - a[1])[0];
+          assert.equal(hottest?.[0], loop, result.stdout);
+          const all = [...flat.values()].reduce((a, b) => a + b, 0);
+          console.log(
+            `-list alpha: loop line ${loop} has ${
+              (100 * flat.get(loop)! / all).toFixed(1)
+            }% of alpha's flat time`,
           );
         },
       );
