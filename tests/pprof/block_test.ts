@@ -83,6 +83,51 @@ function flatBy(p: Profile, i: number): Map<string, number> {
   return out;
 }
 
+/**
+ * What every block profile must hold: each delay belongs to a counted
+ * contention; the profiler's own stacks are not shown as the application's
+ * (at most under its one named frame); anonymous functions are named as in
+ * CPU profiles; blocker's leaf is at a line inside blocker.
+ */
+function assertStallTruth(p: Profile) {
+  const s = p.stringTable.strings;
+  const fn = new Map(p.function.map((f) => [Number(f.id), f]));
+  const loc = new Map(p.location.map((l) => [Number(l.id), l]));
+  const own = new URL("lib/profile/", REPO).pathname;
+  const surface = new URL("lib/pprof/", REPO).pathname;
+  const source = Deno.readTextFileSync(
+    new URL("tests/pprof/fixtures/blocker.ts", REPO),
+  ).split("\n");
+  const start =
+    source.findIndex((l) => l.startsWith("export function blocker(")) + 1;
+  const end = source.findIndex((l, i) => i >= start && l === "}") + 1;
+  for (const sample of p.sample) {
+    const [count, delay] = sample.value.map(Number);
+    assert.ok(
+      !(count === 0 && delay! > 0),
+      `delay ${delay} with no contention`,
+    );
+    sample.locationId.forEach((id, depth) => {
+      for (const line of loc.get(Number(id))!.line) {
+        const f = fn.get(Number(line.functionId))!;
+        const name = s[Number(f.name)]!;
+        const file = s[Number(f.filename)]!;
+        assert.ok(
+          !file.startsWith(own) && !file.startsWith(surface),
+          `the profiler's own frame ${name} (${file}) shown as a stall`,
+        );
+        if (file.startsWith("/")) {
+          assert.notEqual(name, "(anonymous)", `unnamed frame in ${file}`);
+        }
+        if (name === "blocker" && depth === 0) {
+          const at = Number(line.line);
+          assert.ok(at >= start && at <= end, `blocker's leaf at line ${at}`);
+        }
+      }
+    });
+  }
+}
+
 function top(values: Map<string, number>): [string, number] {
   return [...values].sort((a, b) => b[1] - a[1])[0]!;
 }
@@ -140,8 +185,9 @@ Deno.test("block: blocker() is the top stall and its delay matches the time inje
           Math.abs(blockerMs / injected - 1) <= 0.15,
           `blocker ${blockerMs} ms vs injected ${injected} ms`,
         );
-        // One contention per block, to the stack that held the loop.
+        // One contention per block for the stack that held the loop.
         assert.equal(flatBy(p, 0).get("blocker"), 8);
+        assertStallTruth(p);
       },
     );
 
@@ -150,6 +196,7 @@ Deno.test("block: blocker() is the top stall and its delay matches the time inje
       const delay = flatBy(p, 1);
       const [name, nanos] = top(delay);
       assert.equal(name, "blocker", JSON.stringify([...delay]));
+      assertStallTruth(p);
       const blockerMs = nanos / 1e6;
       console.log(
         `rate 300ms: injected ${injectedSampled} ms, blocker ${
