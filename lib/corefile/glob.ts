@@ -8,6 +8,8 @@
  * @module
  */
 
+import { clean } from "../go_path.ts";
+
 /** Go's filepath.ErrBadPattern text. */
 export const ERR_BAD_PATTERN = "syntax error in pattern";
 
@@ -17,24 +19,6 @@ export class GlobPatternError extends Error {
     super(ERR_BAD_PATTERN);
     this.name = "GlobPatternError";
   }
-}
-
-/** Go's filepath.Clean on Unix. */
-export function clean(path: string): string {
-  if (path === "") return ".";
-  const rooted = path.startsWith("/");
-  const out: string[] = [];
-  for (const seg of path.split("/")) {
-    if (seg === "" || seg === ".") continue;
-    if (seg === "..") {
-      if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
-      else if (!rooted) out.push("..");
-      continue;
-    }
-    out.push(seg);
-  }
-  const joined = (rooted ? "/" : "") + out.join("/");
-  return joined === "" ? "." : joined;
 }
 
 /** Go's filepath.Join on Unix. */

@@ -19,6 +19,7 @@ import dgram from "node:dgram";
 import type { Buffer } from "node:buffer";
 import type { Endpoint } from "./handler.ts";
 import type { DnsServer } from "./server.ts";
+import { listenError } from "../net/listen_error.ts";
 
 export interface DnsListenAddress {
   /** Empty: every interface (IPv6 and IPv4 where the system allows). */
@@ -116,7 +117,7 @@ async function listen(at: DnsListenAddress): Promise<Entry> {
       tcp = Deno.listen({ hostname, port: at.port, transport: "tcp" });
     }
   } catch (error) {
-    throw new Error(`Listen: ${bindError("tcp", address, error)}`, {
+    throw new Error(`Listen: ${listenError("tcp", address, error)}`, {
       cause: error,
     });
   }
@@ -127,7 +128,7 @@ async function listen(at: DnsListenAddress): Promise<Entry> {
   } catch (error) {
     tcp.close();
     throw new Error(
-      `ListenPacket: ${bindError("udp", goAddress(at.host, port), error)}`,
+      `ListenPacket: ${listenError("udp", goAddress(at.host, port), error)}`,
       { cause: error },
     );
   }
@@ -356,22 +357,4 @@ async function close(entry: Entry): Promise<void> {
 export function unmap(ip: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   return m === null ? ip : m[1]!;
-}
-
-/** Deno's bind errors in the words of Go's `net.Listen`. */
-function bindError(network: string, address: string, error: unknown): string {
-  const where = `listen ${network} ${address}`;
-  const code = (error as { code?: string }).code;
-  if (error instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
-    return `${where}: bind: address already in use`;
-  }
-  if (
-    error instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL"
-  ) {
-    return `${where}: bind: cannot assign requested address`;
-  }
-  if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
-    return `${where}: bind: permission denied`;
-  }
-  return `${where}: ${error instanceof Error ? error.message : String(error)}`;
 }

@@ -6,6 +6,7 @@
  */
 
 import { log } from "../log.ts";
+import { listenError } from "./listen_error.ts";
 
 export type HttpHandler = (
   request: Request,
@@ -103,7 +104,7 @@ function listen(at: ListenAddress): Entry {
         entry.holders.at(-1)!.handler(request, shutdown.signal, info),
     );
   } catch (error) {
-    throw new Error(listenError(at.address, error), { cause: error });
+    throw new Error(listenError("tcp", at.address, error), { cause: error });
   }
   return entry;
 }
@@ -116,19 +117,4 @@ async function close(entry: Entry): Promise<void> {
   );
   await Promise.race([entry.server.shutdown(), deadline]);
   clearTimeout(timer);
-}
-
-/** Deno's bind errors in the words of Go's `net.Listen`, which CoreDNS prints. */
-function listenError(address: string, error: unknown): string {
-  const where = `listen tcp ${address}`;
-  if (error instanceof Deno.errors.AddrInUse) {
-    return `${where}: bind: address already in use`;
-  }
-  if (error instanceof Deno.errors.AddrNotAvailable) {
-    return `${where}: bind: cannot assign requested address`;
-  }
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return `${where}: bind: permission denied`;
-  }
-  return `${where}: ${error instanceof Error ? error.message : String(error)}`;
 }

@@ -5,6 +5,7 @@
  */
 
 import process from "node:process";
+import { clean } from "../go_path.ts";
 import { pluginLogger } from "../log.ts";
 import {
   escapeHtml,
@@ -144,17 +145,10 @@ function decodeName(encoded: string): string | undefined {
   }
 }
 
-/** Go's `path.Clean` as `http.ServeMux` applies it, trailing slash kept. */
+/** `http.ServeMux`'s cleanPath: Go's `path.Clean` of the rooted path, trailing slash kept. */
 export function cleanPath(path: string): string {
-  const parts: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") parts.pop();
-    else parts.push(part);
-  }
-  let clean = `/${parts.join("/")}`;
-  if (path.endsWith("/") && clean !== "/") clean += "/";
-  return clean;
+  const cleaned = clean(path.startsWith("/") ? path : `/${path}`);
+  return path.endsWith("/") && cleaned !== "/" ? `${cleaned}/` : cleaned;
 }
 
 /** Go's index page, with descriptions written for a JavaScript process. */
