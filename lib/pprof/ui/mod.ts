@@ -9,11 +9,19 @@
  *   and answers the flame tree as JSON
  * - `POST ui/data` with a `.pb.gz` (or raw protobuf) body: the same tree
  *   for a profile file the user dropped on the page
+ *
+ * The page, its script and its style are real files beside this module
+ * (`page.html`, `flame.js`, `flame.css`, linted and formatted as such),
+ * imported as text: they become part of the module graph, so a bundle or a
+ * `deno compile`d binary carries them and a copy of lib/ run from any folder
+ * finds them, with no file read at run time.
  */
 
 import type { Endpoint } from "../handler.ts";
 import { goError, goNotFound } from "../http.ts";
-import { FLAME_CSS, FLAME_JS, PAGE_HTML } from "./assets.ts";
+import FLAME_CSS from "./flame.css" with { type: "text" };
+import FLAME_JS from "./flame.js" with { type: "text" };
+import PAGE_HTML from "./page.html" with { type: "text" };
 import { decodeProfile, flameTree } from "./tree.ts";
 
 /** The profiles the page offers, when this build serves them. */
