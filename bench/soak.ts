@@ -20,6 +20,8 @@
  * `--no-scrape` keeps pprof idle.
  */
 
+import { START_PERMISSIONS } from "../lib/permissions.ts";
+
 const REPO = new URL("../", import.meta.url);
 const CONFIG = new URL("deno.json", REPO).pathname;
 const MiB = 1024 * 1024;
@@ -90,10 +92,7 @@ export async function soak(
       "run",
       "--config",
       CONFIG,
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
+      ...START_PERMISSIONS,
       new URL("bench/fixtures/app.ts", REPO).pathname,
       "--app-port",
       String(appPort),

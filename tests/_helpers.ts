@@ -1,16 +1,13 @@
 /** Shared fixtures: free ports, a coredeno subprocess, and the `go` gate. */
 
+import { START_PERMISSIONS } from "../lib/permissions.ts";
+
 export const REPO = new URL("../", import.meta.url);
 export const MAIN = new URL("main.ts", REPO).pathname;
 export const CONFIG = new URL("deno.json", REPO).pathname;
 
 /** The permissions `deno task start` grants, so tests run what users run. */
-export const START_PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-];
+export { START_PERMISSIONS };
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {

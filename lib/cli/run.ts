@@ -14,6 +14,7 @@
  * their values with `=`.
  */
 
+import { START_PERMISSIONS } from "../permissions.ts";
 import { ATTACH_ENV, DEFAULT_ADDRESS } from "../pprof/mod.ts";
 
 /** Exit status for bad usage, as Go's flag package (and coredeno) use. */
@@ -45,13 +46,6 @@ export class RunUsageError extends Error {
     this.name = "RunUsageError";
   }
 }
-
-const DEFAULT_PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-];
 
 /** Whether a Deno flag grants or denies a permission. */
 function isPermissionFlag(flag: string): boolean {
@@ -105,7 +99,7 @@ export function parseRun(argv: readonly string[]): RunPlan {
   if (script === undefined) throw new RunUsageError("no SCRIPT to run");
   const permissions = denoFlags.some(isPermissionFlag)
     ? ["--allow-sys"]
-    : DEFAULT_PERMISSIONS;
+    : START_PERMISSIONS;
   return {
     pprof,
     denoFlags: [...permissions, ...denoFlags],
