@@ -16,7 +16,7 @@
 import * as ip from "npm:@leichtgewicht/ip-codec@2.0.5";
 import classes from "npm:dns-packet@5.6.1/classes.js";
 import types from "npm:dns-packet@5.6.1/types.js";
-import type { Message, Question, Rr } from "./wire.ts";
+import type { Message, Question, Rr } from "./message.ts";
 
 interface Srv {
   priority?: number;

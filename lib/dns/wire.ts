@@ -18,6 +18,9 @@
 import dnsPacket from "npm:dns-packet@5.6.1";
 import { Buffer } from "node:buffer";
 import { encodeCommon } from "./fast_encode.ts";
+import type { Edns, EdnsOption, Message, Question, Rr } from "./message.ts";
+
+export type { Edns, EdnsOption, Message, Question, Rr } from "./message.ts";
 
 /**
  * The part of dns-packet used here. Typed locally: `@types/dns-packet`
@@ -54,66 +57,6 @@ interface PacketShape {
 
 const packet = dnsPacket as unknown as DnsPacket;
 
-/**
- * A resource record other than OPT, as `dns-packet` spells it: `data` is an
- * address string for A/AAAA, a name for CNAME/NS/PTR, `{ priority, weight,
- * port, target }` for SRV, strings or bytes for TXT, raw bytes when unknown.
- */
-export interface Rr {
-  type: string;
-  name: string;
-  class?: string;
-  ttl?: number;
-  data: unknown;
-}
-
-/** An EDNS0 option, as `dns-packet` spells it (`code`, and `data` or decoded fields). */
-export interface EdnsOption {
-  code: number;
-  type?: string;
-  data?: Uint8Array;
-  [field: string]: unknown;
-}
-
-export interface Question {
-  /** Fully qualified, as received (case kept); the root is `.`. */
-  name: string;
-  /** `A`, `AAAA`, `UNKNOWN_65280`, as `dns-packet` spells types. */
-  type: string;
-  /** `IN`, `CH`, `UNKNOWN_254`. */
-  class: string;
-}
-
-export interface Edns {
-  udpSize: number;
-  version: number;
-  do: boolean;
-  options: EdnsOption[];
-}
-
-/** A DNS message (miekg/dns's `Msg`). */
-export interface Message {
-  id: number;
-  response: boolean;
-  opcode: number;
-  authoritative: boolean;
-  truncated: boolean;
-  recursionDesired: boolean;
-  recursionAvailable: boolean;
-  zero: boolean;
-  authenticatedData: boolean;
-  checkingDisabled: boolean;
-  /** Up to 12 bits: the upper 8 travel in the OPT record. */
-  rcode: number;
-  question: Question[];
-  answer: Rr[];
-  ns: Rr[];
-  /** The additional section without the OPT record. */
-  extra: Rr[];
-  /** The OPT record, when there is one. */
-  edns?: Edns;
-}
-
 export const RCODE = {
   NOERROR: 0,
   FORMERR: 1,
@@ -149,14 +92,6 @@ const RCODE_NAMES: Record<number, string> = {
 
 export const OPCODE = { QUERY: 0, IQUERY: 1, STATUS: 2, NOTIFY: 4, UPDATE: 5 };
 
-const OPCODE_NAMES: Record<number, string> = {
-  0: "QUERY",
-  1: "IQUERY",
-  2: "STATUS",
-  4: "NOTIFY",
-  5: "UPDATE",
-};
-
 /** The smallest buffer a UDP client is assumed to have (RFC 1035). */
 export const MIN_MSG_SIZE = 512;
 /** The largest DNS message (TCP). */
@@ -166,10 +101,6 @@ export const HEADER_SIZE = 12;
 /** `NOERROR`, or the number for rcodes miekg/dns has no name for. */
 export function rcodeName(rcode: number): string {
   return RCODE_NAMES[rcode] ?? String(rcode);
-}
-
-export function opcodeName(opcode: number): string {
-  return OPCODE_NAMES[opcode] ?? String(opcode);
 }
 
 /** miekg/dns's type mnemonic: `TYPE65280` for an unknown type. */
@@ -398,36 +329,4 @@ export function replyTo(request: Message, rcode: number = RCODE.NOERROR) {
     reply.checkingDisabled = request.checkingDisabled;
   }
   return reply;
-}
-
-/** A query, for clients and tests. */
-export function queryMessage(
-  name: string,
-  type: string,
-  { id = 0, edns, recursionDesired = true, klass = "IN" }: {
-    id?: number;
-    edns?: Edns;
-    recursionDesired?: boolean;
-    klass?: string;
-  } = {},
-): Message {
-  const m: Message = {
-    id,
-    response: false,
-    opcode: OPCODE.QUERY,
-    authoritative: false,
-    truncated: false,
-    recursionDesired,
-    recursionAvailable: false,
-    zero: false,
-    authenticatedData: false,
-    checkingDisabled: false,
-    rcode: 0,
-    question: [{ name, type, class: klass }],
-    answer: [],
-    ns: [],
-    extra: [],
-  };
-  if (edns !== undefined) m.edns = edns;
-  return m;
 }

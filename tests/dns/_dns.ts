@@ -3,8 +3,10 @@
 import dgram from "node:dgram";
 import {
   decodeMessage,
+  type Edns,
   encodeMessage,
   type Message,
+  OPCODE,
 } from "../../lib/dns/wire.ts";
 
 export interface Exchanged {
@@ -124,4 +126,36 @@ export async function dig(port: number, ...args: string[]): Promise<string> {
     stderr: "piped",
   }).output();
   return new TextDecoder().decode(output.stdout);
+}
+
+/** A query, as a client sends it. */
+export function queryMessage(
+  name: string,
+  type: string,
+  { id = 0, edns, recursionDesired = true, klass = "IN" }: {
+    id?: number;
+    edns?: Edns;
+    recursionDesired?: boolean;
+    klass?: string;
+  } = {},
+): Message {
+  const m: Message = {
+    id,
+    response: false,
+    opcode: OPCODE.QUERY,
+    authoritative: false,
+    truncated: false,
+    recursionDesired,
+    recursionAvailable: false,
+    zero: false,
+    authenticatedData: false,
+    checkingDisabled: false,
+    rcode: 0,
+    question: [{ name, type, class: klass }],
+    answer: [],
+    ns: [],
+    extra: [],
+  };
+  if (edns !== undefined) m.edns = edns;
+  return m;
 }

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { queryMessage, RCODE } from "../../lib/dns/wire.ts";
+import { RCODE } from "../../lib/dns/wire.ts";
 import {
   freePort,
   spawnCoredeno,
@@ -14,7 +14,7 @@ import {
   tempFiles,
   waitFor,
 } from "../_helpers.ts";
-import { udpQuery } from "./_dns.ts";
+import { queryMessage, udpQuery } from "./_dns.ts";
 
 function count(text: string, line: string): number {
   return text.split("\n").filter((l) => l === line).length;

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { queryMessage, RCODE } from "../../lib/dns/wire.ts";
+import { RCODE } from "../../lib/dns/wire.ts";
 import {
   freePort,
   spawnCoredeno,
@@ -13,7 +13,14 @@ import {
   tempFiles,
   waitFor,
 } from "../_helpers.ts";
-import { dig, digAvailable, tcpQuery, udpQuery, udpRaw } from "./_dns.ts";
+import {
+  dig,
+  digAvailable,
+  queryMessage,
+  tcpQuery,
+  udpQuery,
+  udpRaw,
+} from "./_dns.ts";
 
 const hasDig = digAvailable();
 

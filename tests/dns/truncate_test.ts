@@ -6,18 +6,13 @@
 
 import assert from "node:assert/strict";
 import type { Handler } from "../../lib/dns/handler.ts";
-import {
-  MIN_MSG_SIZE,
-  queryMessage,
-  replyTo,
-  type Rr,
-} from "../../lib/dns/wire.ts";
+import { MIN_MSG_SIZE, replyTo, type Rr } from "../../lib/dns/wire.ts";
 import { setLogSink } from "../../lib/log.ts";
 import { loadInstance } from "../../lib/server/instance.ts";
 import type { Plugin } from "../../lib/server/plugin.ts";
 import { DIRECTIVES, PLUGINS } from "../../plugins/mod.ts";
 import { freePort } from "../_helpers.ts";
-import { dig, digAvailable, tcpQuery, udpQuery } from "./_dns.ts";
+import { dig, digAvailable, queryMessage, tcpQuery, udpQuery } from "./_dns.ts";
 
 const hasDig = digAvailable();
 

@@ -7,7 +7,6 @@ import {
   decodeMessage,
   encodeMessage,
   type Message,
-  queryMessage,
   RCODE,
   replyTo,
   type Rr,
@@ -15,6 +14,7 @@ import {
 } from "../../lib/dns/wire.ts";
 import { classify, renderFormat } from "../../plugins/log/mod.ts";
 import { configSha512 } from "../../plugins/reload/mod.ts";
+import { queryMessage } from "./_dns.ts";
 
 function request(msg: Message, proto: "udp" | "tcp" = "udp"): DnsRequest {
   return {
