@@ -111,3 +111,92 @@ for (const how of ["linked", "beside", "inline"] as const) {
     }
   });
 }
+
+for (const change of ["touch", "edit"] as const) {
+  Deno.test(`source maps: a bundle whose file changed after it was loaded (${change}) is checked against V8's hash`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "coredeno-bundle-map-" });
+    try {
+      const script = await bundleChild(dir, "linked");
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-config",
+          "--allow-sys",
+          "--allow-env",
+          "--allow-read",
+          `--allow-write=${script}`,
+          "--v8-flags=--no-turbo-inlining,--no-maglev-inlining",
+          script,
+        ],
+        env: { CHANGE_SELF: change, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+      if (change === "touch") {
+        // Same code: V8's hash proves the map still fits.
+        assert.equal(r.file, WORKLOAD, JSON.stringify(r));
+      } else {
+        assert.equal(r.file, script, JSON.stringify(r));
+        assert.ok(
+          r.comments.includes(
+            `raw JS positions: ${script}: ${script} changed since it was loaded`,
+          ),
+          JSON.stringify(r.comments),
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("source maps: a TypeScript module changed after it was loaded is checked against V8's hash of its emit", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "coredeno-emit-map-" });
+  try {
+    // A copy of the child and its workload, so touching them disturbs no one.
+    const workload = `${dir}/workload.ts`;
+    await Deno.copyFile(WORKLOAD, workload);
+    const child = (await Deno.readTextFile(CHILD)).replace(
+      "../../../lib/profile/mod.ts",
+      new URL("../../lib/profile/mod.ts", import.meta.url).href,
+    );
+    await Deno.writeTextFile(
+      `${dir}/child.ts`,
+      child.replace(
+        'const change = Deno.env.get("CHANGE_SELF");',
+        "await Deno.utime(new URL('./workload.ts', import.meta.url), " +
+          "new Date(), new Date(Date.now() + 60_000));\n" +
+          'const change = Deno.env.get("CHANGE_SELF");',
+      ),
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-config",
+        "--allow-sys",
+        "--allow-env",
+        "--allow-read",
+        `--allow-write=${workload}`,
+        "--v8-flags=--no-turbo-inlining,--no-maglev-inlining",
+        `${dir}/child.ts`,
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    assert.equal(r.file, workload, JSON.stringify(r));
+    const first = lineOf(workload, "alpha");
+    const last = lineOf(workload, "beta") - 1;
+    assert.ok(r.line >= first && r.line < last, `alpha at ${r.line}`);
+    assert.ok(
+      !r.comments.some((c: string) => c.startsWith("raw JS positions")),
+      JSON.stringify(r.comments),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

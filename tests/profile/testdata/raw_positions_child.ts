@@ -4,6 +4,17 @@
 import { captureCpuProfile } from "../../../lib/profile/mod.ts";
 import { alpha } from "./workload.ts";
 
+// CHANGE_SELF (tests/profile/sourcemap_test.ts, on a bundle of this file):
+// the script's file changes after it was loaded, by a newer mtime alone
+// ("touch") or by new content ("edit").
+const change = Deno.env.get("CHANGE_SELF");
+const self = import.meta.filename!;
+if (change === "touch") {
+  await Deno.utime(self, new Date(), new Date(Date.now() + 60_000));
+} else if (change === "edit") {
+  await Deno.writeTextFile(self, "// rebuilt\n", { append: true });
+}
+
 let running = true;
 const work = (async () => {
   while (running) {
