@@ -1,22 +1,17 @@
 /**
  * Corefile parser: caddy v1's caddyfile parser as CoreDNS 1.14 pins it
  * (corefile.md §2), with `import`, snippets and environment substitution.
+ * Its length is one class kept whole on purpose: caddy's parser method for
+ * method, so each can be read against caddy's code. File imports live in
+ * imports.ts.
  *
  * @module
  */
 
 import { argError, CorefileError, parseError, syntaxError } from "./errors.ts";
-import { decodeUtf8, newlines, type Token, tokenize } from "./lexer.ts";
+import { newlines, type Token, tokenize } from "./lexer.ts";
 import { EnvExpansionError, type EnvLookup, replaceEnvVars } from "./env.ts";
-import {
-  abs,
-  dir as dirOf,
-  glob,
-  type GlobFs,
-  GlobPatternError,
-  isAbs,
-  join,
-} from "./glob.ts";
+import { FileImporter, ImportError } from "./imports.ts";
 
 /** Directive name → its tokens in one server block. */
 export interface ServerBlock {
@@ -65,23 +60,10 @@ function copyToken(t: Token): Token {
   return { file: t.file, line: t.line, text: t.text };
 }
 
-/** Go's syscall error text for a Deno file-system error. */
-function ioReason(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  const cut = msg.indexOf(" (os error");
-  if (cut === -1) return msg;
-  const reason = msg.slice(0, cut);
-  return reason.charAt(0).toLowerCase() + reason.slice(1);
-}
-
-type Imported = { tokens: Token[] } | { error: string };
-
 class Parser {
   readonly #filename: string;
   readonly #directives: ReadonlySet<string>;
   readonly #lookup: EnvLookup;
-  readonly #warn: (line: string) => void;
-  readonly #baseDir: string | undefined;
 
   // The token list as a cursor, like caddy's Dispenser, but stored as two
   // stacks so that splicing an import in costs only the imported tokens:
@@ -99,21 +81,20 @@ class Parser {
   #snippetExpansions = 0;
   #fileExpansions = 0;
   #importedTokens = 0;
-  #fileCache = new Map<string, Imported>();
-  #globCache = new Map<string, string[]>();
-  #cwd: string | undefined;
-  #fs: GlobFs;
+  readonly #files: FileImporter;
 
   constructor(text: string, options: ParseOptions) {
     this.#filename = options.filename;
     this.#directives = options.directives;
     this.#lookup = options.env ?? defaultEnv;
-    this.#warn = options.warn ?? defaultWarn;
-    this.#baseDir = options.dir;
+    this.#files = new FileImporter({
+      mainFile: options.filename,
+      ...(options.dir === undefined ? {} : { dir: options.dir }),
+      warn: options.warn ?? defaultWarn,
+    });
     const tokens = tokenize(text, options.filename);
     this.#len = tokens.length;
     this.#rest = tokens.reverse();
-    this.#fs = cachedFs();
   }
 
   // --- cursor ---------------------------------------------------------
@@ -424,7 +405,12 @@ class Parser {
         );
       }
       this.#fileExpansions++;
-      imported = this.#importFiles(importPattern);
+      try {
+        imported = this.#files.tokens(importPattern, this.#file());
+      } catch (e) {
+        if (e instanceof ImportError) throw this.#err(e.message);
+        throw e;
+      }
     }
 
     this.#importedTokens += imported.length;
@@ -453,152 +439,6 @@ class Parser {
       this.#cursor++;
     }
   }
-
-  #importFiles(importPattern: string): Token[] {
-    let absFile: string;
-    try {
-      absFile = abs(this.#file(), this.#workDir());
-    } catch (e) {
-      throw this.#err(
-        `Failed to get absolute path of file: ${this.#filename}: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
-      );
-    }
-    const globPattern = isAbs(importPattern)
-      ? importPattern
-      : join(dirOf(absFile), importPattern);
-    if (
-      count(globPattern, "*") > 1 || count(globPattern, "?") > 1 ||
-      (globPattern.includes("[") && globPattern.includes("]"))
-    ) {
-      // caddy's guard against patterns that take too long to expand.
-      throw this.#err(
-        `Glob pattern may only contain one wildcard (*), but has others: ${globPattern}`,
-      );
-    }
-    let matches = this.#globCache.get(globPattern);
-    if (matches === undefined) {
-      try {
-        matches = glob(globPattern, this.#fs);
-      } catch (e) {
-        if (e instanceof GlobPatternError) {
-          throw this.#err(
-            `Failed to use import pattern ${importPattern}: ${e.message}`,
-          );
-        }
-        throw e;
-      }
-      this.#globCache.set(globPattern, matches);
-    }
-    if (matches.length === 0) {
-      if (/[*?[\]]/.test(globPattern)) {
-        this.#warn(
-          `[WARNING] No files matching import glob pattern: ${importPattern}`,
-        );
-      } else {
-        throw this.#err(`File to import not found: ${importPattern}`);
-      }
-    }
-    const tokens: Token[] = [];
-    for (const file of matches) {
-      for (const t of this.#importFile(file)) tokens.push(t);
-    }
-    return tokens;
-  }
-
-  // Go calls filepath.Abs (and so Getwd) per import; once per parse is enough.
-  #workDir(): string {
-    if (this.#cwd === undefined) {
-      const cwd = Deno.cwd();
-      this.#cwd = this.#baseDir === undefined ? cwd : abs(this.#baseDir, cwd);
-    }
-    return this.#cwd;
-  }
-
-  // Files are read once per parse: an import cycle re-reads the same files
-  // up to 100000 times before it hits caddy's limit.
-  #importFile(file: string): Token[] {
-    let entry = this.#fileCache.get(file);
-    if (entry === undefined) {
-      entry = readImport(file);
-      this.#fileCache.set(file, entry);
-    }
-    if ("error" in entry) throw this.#err(entry.error);
-    return entry.tokens;
-  }
-}
-
-function readImport(file: string): Imported {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(file);
-  } catch (e) {
-    return { error: `Could not import ${file}: open ${file}: ${ioReason(e)}` };
-  }
-  if (info.isDirectory) {
-    return { error: `Could not import ${file}: is a directory` };
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(file);
-  } catch (e) {
-    return { error: `Could not import ${file}: open ${file}: ${ioReason(e)}` };
-  }
-  // Imported tokens carry the file's absolute path, so errors name it.
-  return { tokens: tokenize(decodeUtf8(bytes), abs(file, "/")) };
-}
-
-function count(s: string, ch: string): number {
-  let n = 0;
-  for (let i = s.indexOf(ch); i !== -1; i = s.indexOf(ch, i + 1)) n++;
-  return n;
-}
-
-function cachedFs(): GlobFs {
-  const exists = new Map<string, boolean>();
-  const dirs = new Map<string, boolean>();
-  const names = new Map<string, string[]>();
-  return {
-    exists(path) {
-      let v = exists.get(path);
-      if (v === undefined) {
-        try {
-          Deno.lstatSync(path);
-          v = true;
-        } catch {
-          v = false;
-        }
-        exists.set(path, v);
-      }
-      return v;
-    },
-    isDir(path) {
-      let v = dirs.get(path);
-      if (v === undefined) {
-        try {
-          v = Deno.statSync(path).isDirectory;
-        } catch {
-          v = false;
-        }
-        dirs.set(path, v);
-      }
-      return v;
-    },
-    readDirNames(path) {
-      let v = names.get(path);
-      if (v === undefined) {
-        v = [];
-        try {
-          for (const e of Deno.readDirSync(path)) v.push(e.name);
-        } catch {
-          // Go ignores directory read errors and uses what it got.
-        }
-        names.set(path, v);
-      }
-      return v;
-    },
-  };
 }
 
 /**
