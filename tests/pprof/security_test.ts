@@ -1,12 +1,39 @@
 /** Who may read the profiles: loopback by default, `allow CIDR...`, and a warning off loopback. */
 
 import assert from "node:assert/strict";
+import { Dispenser, parseCorefile } from "../../lib/corefile/mod.ts";
+import { setLogSink } from "../../lib/log.ts";
 import {
   isAllowed,
   isLoopbackHost,
   parseAllowed,
 } from "../../lib/pprof/allow.ts";
+import { servePprof } from "../../lib/pprof/mod.ts";
+import { DIRECTIVES } from "../../plugins/mod.ts";
+import { parsePprof } from "../../plugins/pprof/setup.ts";
 import { freePort, startCoredeno } from "../_helpers.ts";
+
+/** This machine's own addresses that other hosts reach it by (not loopback, not link-local). */
+const OUTSIDE = Deno.networkInterfaces()
+  .map((i) => i.address)
+  .filter((a) => !isLoopbackHost(a) && !a.toLowerCase().startsWith("fe80:"));
+
+/** Ignore a test (with the reason printed) when `ok` is false, unless CI is set: CI must run it. */
+function skipWithout(ok: boolean, why: string): boolean {
+  if (ok || Deno.env.get("CI")) return false;
+  console.log(`SKIPPED: loopback-only test: ${why}`);
+  return true;
+}
+
+/** Whether a TCP connection to `hostname:port` is accepted. */
+async function accepts(hostname: string, port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname, port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test("allow lists match IPv4, IPv6 and IPv4-mapped peers", () => {
   const nets = ["10.0.0.0/8", "192.168.1.7", "fd00::/8"].map((t) =>
@@ -30,9 +57,53 @@ Deno.test("allow lists match IPv4, IPv6 and IPv4-mapped peers", () => {
   );
 });
 
-Deno.test("the default address is loopback only", async () => {
-  const { DEFAULT_ADDRESS } = await import("../../plugins/pprof/setup.ts");
-  assert.equal(DEFAULT_ADDRESS, "localhost:6053");
+Deno.test({
+  name:
+    "a bare pprof listens on loopback only: this machine's other addresses are refused, and nothing warns",
+  ignore: skipWithout(
+    OUTSIDE.length > 0,
+    "no address beyond loopback to probe",
+  ),
+  async fn() {
+    const [block] = parseCorefile(".:53 {\n    pprof\n}\n", {
+      filename: "Corefile",
+      directives: new Set(DIRECTIVES),
+    });
+    const bare = parsePprof(
+      new Dispenser("Corefile", block!.tokens.get("pprof")!),
+    );
+    assert.equal(bare.port, 6053);
+    const lines: string[] = [];
+    const restore = setLogSink((line) => lines.push(line));
+    // The bare directive's host on a free port (tests never bind 6053), and,
+    // as a control that the probe sees an open listener, one on every
+    // interface.
+    const closed = servePprof({ address: `${bare.host}:0` });
+    const open = servePprof({ address: ":0" });
+    try {
+      const { hostname, port } = closed.addr;
+      assert.ok(isLoopbackHost(hostname), `bound to ${hostname}`);
+      assert.ok(await accepts(hostname, port));
+      for (const address of OUTSIDE) {
+        assert.ok(!await accepts(address, port), `${address} reaches it`);
+      }
+      const reached = [];
+      for (const address of OUTSIDE) {
+        if (await accepts(address, open.addr.port)) reached.push(address);
+      }
+      assert.ok(reached.length > 0, `none of ${OUTSIDE} reaches :0`);
+      assert.deepEqual(
+        lines.filter((l) => l.includes("beyond loopback")),
+        [
+          `[WARNING] plugin/pprof: listening on :0, beyond loopback: anyone who reaches it can read this process's profiles`,
+        ],
+      );
+    } finally {
+      setLogSink(restore);
+      await closed.shutdown();
+      await open.shutdown();
+    }
+  },
 });
 
 Deno.test("clients outside allow get Go's 403; a non-loopback address warns at startup", async () => {
