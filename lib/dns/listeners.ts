@@ -1,16 +1,12 @@
 /**
  * DNS sockets (one TCP listener and one UDP socket per address), shared by
- * address across configurations like `lib/net/http_listeners.ts`: a reload
- * starts the new configuration before stopping the old one, and a port both
- * keep is the same pair of sockets throughout, answered by the newest
- * configuration's server. CoreDNS gets the same effect from SO_REUSEPORT.
+ * address across configurations as lib/net/shared_sockets.ts explains: a
+ * port a reload keeps is the same pair of sockets throughout, answered by
+ * the newest configuration's server.
  *
  * UDP goes through `Deno.listenDatagram` where it is enabled
- * (`--unstable-net`; deno.json turns it on) and `node:dgram` otherwise: in
- * one run here, answering dnsperf with a bare echo, the Deno socket moved
- * 45k queries a second and `node:dgram` 36k. (With whoami's work on top,
- * coredeno's DNS rate went from 0.41 to about 0.5 of Go's miekg/dns; bench
- * P6 and P6e.)
+ * (`--unstable-net`; deno.json turns it on) and `node:dgram` otherwise: the
+ * Deno socket moves more queries a second (bench P6e measures it).
  *
  * @module
  */
@@ -20,6 +16,7 @@ import type { Buffer } from "node:buffer";
 import type { Endpoint } from "./handler.ts";
 import type { DnsServer } from "./server.ts";
 import { listenError } from "../net/listen_error.ts";
+import { type Shared, SharedSockets } from "../net/shared_sockets.ts";
 
 export interface DnsListenAddress {
   /** Empty: every interface (IPv6 and IPv4 where the system allows). */
@@ -51,17 +48,15 @@ interface UdpSocket {
   close(): Promise<void>;
 }
 
-interface Entry {
+interface Entry extends Shared<DnsServer> {
   tcp: Deno.TcpListener;
   udp: UdpSocket;
   port: number;
-  /** In acquisition order; the newest answers. */
-  holders: DnsServer[];
   conns: Set<Deno.TcpConn>;
   accepting: Promise<void>;
 }
 
-const entries = new Map<string, Entry>();
+const entries = new SharedSockets<Entry, DnsServer>(close);
 
 /**
  * Serves `server` on `at` (or joins the sockets already there). Throws,
@@ -72,25 +67,8 @@ export async function acquireDnsListener(
   at: DnsListenAddress,
   server: DnsServer,
 ): Promise<DnsListener> {
-  const key = at.port === 0 ? undefined : `${at.host.toLowerCase()}:${at.port}`;
-  let entry = key === undefined ? undefined : entries.get(key);
-  if (entry === undefined) {
-    entry = await listen(at);
-    if (key !== undefined) entries.set(key, entry);
-  }
-  entry.holders.push(server);
-  const owned = entry;
-  return {
-    port: owned.port,
-    async release() {
-      const index = owned.holders.indexOf(server);
-      if (index < 0) return;
-      owned.holders.splice(index, 1);
-      if (owned.holders.length > 0) return;
-      if (key !== undefined) entries.delete(key);
-      await close(owned);
-    },
-  };
+  const entry = entries.find(at) ?? await listen(at);
+  return { port: entry.port, release: entries.hold(at, entry, server) };
 }
 
 /** Go's `host:port` for messages: `:1053`, `127.0.0.1:53`, `[::1]:53`. */

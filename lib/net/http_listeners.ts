@@ -1,12 +1,12 @@
 /**
- * HTTP listeners shared by address across configurations. A reload starts
- * the new configuration before stopping the old one (CoreDNS's order); an
- * address both keep is the same socket throughout, now answered by the new
- * configuration's handler, so a reload never drops it or races a second bind.
+ * HTTP listeners (pprof, health, ready), shared by address across
+ * configurations as shared_sockets.ts explains: a reload keeps the socket and
+ * hands it to the new configuration's handler.
  */
 
 import { log } from "../log.ts";
 import { listenError } from "./listen_error.ts";
+import { type Shared, SharedSockets } from "./shared_sockets.ts";
 
 export type HttpHandler = (
   request: Request,
@@ -39,14 +39,12 @@ interface Holder {
   handler: HttpHandler;
 }
 
-interface Entry {
+interface Entry extends Shared<Holder> {
   server: Deno.HttpServer<Deno.NetAddr>;
   shutdown: AbortController;
-  /** In acquisition order; the newest answers. */
-  holders: Holder[];
 }
 
-const listeners = new Map<string, Entry>();
+const listeners = new SharedSockets<Entry, Holder>(close);
 
 /**
  * Listens on `at` (or joins the listener already there) with `handler`.
@@ -56,27 +54,13 @@ export function acquireHttpListener(
   at: ListenAddress,
   handler: HttpHandler,
 ): HttpListener {
-  const key = at.port === 0 ? undefined : `${at.host.toLowerCase()}:${at.port}`;
-  let entry = key === undefined ? undefined : listeners.get(key);
-  if (entry === undefined) {
-    entry = listen(at);
-    if (key !== undefined) listeners.set(key, entry);
-  }
-  const holder: Holder = { handler };
-  entry.holders.push(holder);
-  const owned = entry;
+  const entry = listeners.find(at) ?? listen(at);
+  const release = listeners.hold(at, entry, { handler });
   return {
-    hostname: owned.server.addr.hostname,
-    port: owned.server.addr.port,
-    unref: () => owned.server.unref(),
-    async release() {
-      const index = owned.holders.indexOf(holder);
-      if (index < 0) return;
-      owned.holders.splice(index, 1);
-      if (owned.holders.length > 0) return;
-      if (key !== undefined) listeners.delete(key);
-      await close(owned);
-    },
+    hostname: entry.server.addr.hostname,
+    port: entry.server.addr.port,
+    unref: () => entry.server.unref(),
+    release,
   };
 }
 
