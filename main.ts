@@ -19,6 +19,9 @@ import { Runner } from "./lib/server/instance.ts";
 import type { CorefileInput } from "./lib/server/plugin.ts";
 import { DIRECTIVES, PLUGINS } from "./plugins/mod.ts";
 
+/** CoreDNS's `-dns.port` default: zones that name no port listen here. */
+const DEFAULT_DNS_PORT = "53";
+
 const FLAGS: readonly FlagSpec[] = [
   {
     names: ["conf"],
@@ -29,7 +32,7 @@ const FLAGS: readonly FlagSpec[] = [
     names: ["dns.port", "p"],
     kind: "string",
     usage: "Default port",
-    default: "53",
+    default: DEFAULT_DNS_PORT,
   },
   { names: ["pidfile"], kind: "string", usage: "Path to write pid file" },
   { names: ["plugins"], kind: "bool", usage: "List installed plugins" },
@@ -242,7 +245,7 @@ async function main(args: readonly string[]): Promise<void> {
   const runner = new Runner({
     directives: DIRECTIVES,
     plugins: PLUGINS,
-    dnsPort: values.get("dns.port") ?? "53",
+    dnsPort: values.get("dns.port") ?? DEFAULT_DNS_PORT,
     ...(source.reread === undefined ? {} : { reread: source.reread }),
   });
   let instance;

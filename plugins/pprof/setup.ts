@@ -6,6 +6,7 @@
  */
 
 import type { Dispenser } from "../../lib/corefile/mod.ts";
+import { parseError } from "../../lib/corefile/errors.ts";
 import {
   AddressError,
   parsePort,
@@ -34,7 +35,7 @@ export interface PprofConfig {
   /** Block-profile rate in nanoseconds; 0 when `block` is absent. */
   blockRate: number;
   /** Where `block` was set, for conflict messages. */
-  blockRateAt?: string;
+  blockRateAt?: Position;
   /**
    * `allocations`: sample every allocation (allocs serves cumulative
    * alloc_space) instead of live objects. V8 has one heap sampler, so this
@@ -43,23 +44,23 @@ export interface PprofConfig {
   allocations: boolean;
   /** `allow CIDR...`: the clients answered; empty means everyone who can connect. */
   allow: AllowedNet[];
-  /** `FILE:LINE` of the directive, for messages about it. */
-  at: string;
+  /** Where the directive is, for messages about it. */
+  at: Position;
 }
 
 /** Parses one block's pprof tokens. Throws with CoreDNS's messages. */
 export function parsePprof(d: Dispenser): PprofConfig {
   let address = DEFAULT_ADDRESS;
   let blockRate = 0;
-  let blockRateAt: string | undefined;
+  let blockRateAt: Position | undefined;
   let allocations = false;
   const allow: PprofConfig["allow"] = [];
-  let at = "";
+  let at: Position = { file: "", line: 0 };
   let seen = false;
   while (d.next()) {
     if (seen) throw new OnceError();
     seen = true;
-    at = `${d.file()}:${d.line()}`;
+    at = { file: d.file(), line: d.line() };
     const args = d.remainingArgs();
     if (args.length > 1) throw d.argErr();
     if (args.length === 1) {
@@ -77,7 +78,7 @@ export function parsePprof(d: Dispenser): PprofConfig {
           const rateArgs = d.remainingArgs();
           if (rateArgs.length > 1) throw d.argErr();
           blockRate = rateArgs.length === 0 ? 1 : parseRate(d, rateArgs[0]!);
-          blockRateAt = `${d.file()}:${d.line()}`;
+          blockRateAt = { file: d.file(), line: d.line() };
           break;
         }
         case "allocations":
@@ -131,7 +132,7 @@ function parseRate(d: Dispenser, text: string): number {
 /** Everything the pprof blocks of one configuration ask for. */
 interface PprofRegistry {
   listeners: Map<string, PprofConfig>;
-  blockRate?: { rate: number; at: string };
+  blockRate?: { rate: number; at: Position };
   /** Any block asked for allocation sampling. */
   allocations: boolean;
 }
@@ -167,9 +168,12 @@ export function setup(c: Controller): void {
     // Block profiling is process-wide: one rate, whichever listener serves it.
     const previous = registry.blockRate;
     if (previous && previous.rate !== config.blockRate) {
-      throw new Error(
-        `${config.blockRateAt} - Error during parsing: block rate ${config.blockRate} conflicts with ` +
-          `block rate ${previous.rate} at ${previous.at} (block profiling is process-wide)`,
+      throw parseError(
+        config.blockRateAt!.file,
+        config.blockRateAt!.line,
+        `block rate ${config.blockRate} conflicts with block rate ${previous.rate} at ${
+          where(previous.at)
+        } (block profiling is process-wide)`,
       );
     }
     registry.blockRate = { rate: config.blockRate, at: config.blockRateAt! };
@@ -179,11 +183,12 @@ export function setup(c: Controller): void {
   if (sharing !== undefined) {
     // The same address: one listener, so one allow list.
     if (allowList(sharing) !== allowList(config)) {
-      throw new Error(
-        `${config.at} - Error during parsing: blocks sharing ${config.address} must allow the same clients: ` +
-          `'${allowList(config) || "everyone"}' here, '${
-            allowList(sharing) || "everyone"
-          }' at ${sharing.at}`,
+      throw parseError(
+        config.at.file,
+        config.at.line,
+        `blocks sharing ${config.address} must allow the same clients: '${
+          allowList(config) || "everyone"
+        }' here, '${allowList(sharing) || "everyone"}' at ${where(sharing.at)}`,
       );
     }
     return;
@@ -208,6 +213,16 @@ export function setup(c: Controller): void {
     await listener?.release();
     listener = undefined;
   });
+}
+
+/** A directive's or property's place in the Corefile. */
+interface Position {
+  file: string;
+  line: number;
+}
+
+function where(position: Position): string {
+  return `${position.file}:${position.line}`;
 }
 
 function allowList(config: PprofConfig): string {
