@@ -8,6 +8,9 @@
  * Usage: deno run -A _chromium.ts BASE_URL OUT_DIR
  * Prints "ok STEP" per step; exit 0 all passed, 1 a step failed,
  * 3 playwright-core does not load.
+ *
+ * `deno run -A _chromium.ts --probe` only loads playwright-core: exit 0, or
+ * 3 with the reason, so the test knows before it starts whether it can run.
  */
 
 import assert from "node:assert/strict";
@@ -25,8 +28,11 @@ const ARGS = [
   "--disable-sync",
 ];
 
-const [base, out] = Deno.args;
-if (!base || !out) throw new Error("usage: _chromium.ts BASE_URL OUT_DIR");
+const [base = "", out = ""] = Deno.args;
+const probe = base === "--probe";
+if (!probe && (!base || !out)) {
+  throw new Error("usage: _chromium.ts BASE_URL OUT_DIR | --probe");
+}
 
 let playwright: typeof import("playwright-core");
 try {
@@ -35,6 +41,7 @@ try {
   console.log(`playwright-core does not load: ${(error as Error).message}`);
   Deno.exit(3);
 }
+if (probe) Deno.exit(0);
 
 async function step(name: string, fn: () => Promise<void>) {
   await fn();
