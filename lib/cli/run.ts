@@ -15,7 +15,7 @@
  */
 
 import { START_PERMISSIONS } from "../permissions.ts";
-import { ATTACH_ENV, DEFAULT_ADDRESS } from "../pprof/mod.ts";
+import { DEFAULT_ADDRESS } from "../pprof/mod.ts";
 
 /** Exit status for bad usage, as Go's flag package (and coredeno) use. */
 const EXIT_USAGE = 2;
@@ -32,7 +32,7 @@ without a permission flag the program gets --allow-net --allow-read --allow-env 
 
 /** What `coredeno run` was asked, parsed. */
 export interface RunPlan {
-  /** Options for `servePprof`, as JSON-able values. */
+  /** Options for `servePprof`, as attach.ts reads them from its URL. */
   pprof: { address: string; block?: number; allocations?: true };
   denoFlags: string[];
   script: string;
@@ -136,16 +136,19 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     );
     return 1;
   }
+  const attach = new URL(ATTACH);
+  attach.searchParams.set("address", plan.pprof.address);
+  if (plan.pprof.block) attach.searchParams.set("block", `${plan.pprof.block}`);
+  if (plan.pprof.allocations) attach.searchParams.set("allocations", "");
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       ...plan.denoFlags,
       "--preload",
-      ATTACH.href,
+      attach.href,
       plan.script,
       ...plan.args,
     ],
-    env: { [ATTACH_ENV]: JSON.stringify(plan.pprof) },
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",

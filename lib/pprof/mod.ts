@@ -51,9 +51,6 @@ export { PprofConflictError };
 
 const log = pluginLogger("pprof");
 
-/** The variable `coredeno run` passes options to lib/pprof/attach.ts in (JSON). */
-export const ATTACH_ENV = "COREDENO_PPROF";
-
 /** Where `servePprof()` and the Corefile's bare `pprof` listen. */
 export const DEFAULT_ADDRESS = "localhost:6053";
 
