@@ -6,6 +6,7 @@
 
 import process from "node:process";
 import { clean } from "../go_path.ts";
+import { legacySymbols } from "../profile/text.ts";
 import { pluginLogger } from "../log.ts";
 import {
   escapeHtml,
@@ -217,29 +218,42 @@ export const cmdlineEndpoint: Endpoint = {
 const SYMBOL_INPUT_LIMIT = 1 << 20;
 
 /**
- * `symbol`: Go's address lookup protocol. Every location in our profiles
- * carries its function name, so `go tool pprof` never needs this; it answers
- * the protocol honestly and resolves nothing.
+ * `symbol`: Go's address lookup protocol. Binary profiles carry function
+ * names, so `go tool pprof` never asks for them; the `debug=1` text formats
+ * have only addresses (one made up per frame), which this resolves.
  */
 export const symbolEndpoint: Endpoint = {
   name: "symbol",
   description: "Looks up program counters (GET raw query or POST body, " +
-    "separated by +). Profiles here carry function names, so it resolves none",
+    "separated by +): the frame addresses of the debug=1 text profiles " +
+    "resolve to their function names",
   extraMethods: ["POST"],
-  async serve(request) {
-    if (request.body) await drain(request.body, SYMBOL_INPUT_LIMIT);
-    return goText("num_symbols: 1\n");
+  async serve(request, url) {
+    const input = request.method === "POST" && request.body
+      ? await readText(request.body, SYMBOL_INPUT_LIMIT)
+      : url.search.slice(1);
+    return goText(
+      ["num_symbols: 1", ...legacySymbols(input)].map((l) => `${l}\n`).join(""),
+    );
   },
 };
 
-/** Reads and discards up to `limit` bytes, then cancels the rest. */
-async function drain(body: ReadableStream<Uint8Array>, limit: number) {
+/** Up to `limit` bytes of a body as text; the rest is cancelled. */
+async function readText(
+  body: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
   let read = 0;
   const reader = body.getReader();
-  while (read <= limit) {
+  while (read < limit) {
     const { done, value } = await reader.read();
-    if (done) return;
-    read += value.byteLength;
+    if (done) return text + decoder.decode();
+    const room = Math.min(value.byteLength, limit - read);
+    text += decoder.decode(value.subarray(0, room), { stream: true });
+    read += room;
   }
   await reader.cancel();
+  return text + decoder.decode();
 }

@@ -132,6 +132,8 @@ Deno.test("debug=1: Go's legacy text formats, parsed by go tool pprof with the v
     const top = await goToolPprof(["-top", url]);
     assert.equal(top.code, 0, top.stderr);
     assert.match(top.stdout, /^\s+flat\s+flat%\s+sum%\s+cum\s+cum%$/m);
+    // Names come back through /symbol: no frame is left unresolved.
+    assert.doesNotMatch(top.stdout, /<unknown>/);
     console.log(`go tool pprof -top '${url}':\n${top.stdout}`);
     const saved = await Deno.makeTempFile({ suffix: `.${name}.txt` });
     try {
@@ -186,6 +188,7 @@ Deno.test("debug=1: Go's legacy text formats, parsed by go tool pprof with the v
           sorted(records.map((r) => r.values.slice(0, 2))),
         );
         assert.match(top, /^Type: space$/m);
+        assert.match(top, /\bretainMemory$/m, "names resolved by /symbol");
       });
     }
 
