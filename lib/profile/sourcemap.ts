@@ -31,13 +31,15 @@
 
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import {
-  GREATEST_LOWER_BOUND,
-  LEAST_UPPER_BOUND,
-  originalPositionFor,
-  TraceMap,
-} from "../deps.ts";
+import { GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND } from "../deps.ts";
 import type { GeneratedLocation, SourceLocation } from "../deps.ts";
+import {
+  ChunkedMap,
+  LAZY_ABOVE,
+  type PositionLookup,
+  type RawSourceMap,
+  wholeMap,
+} from "./chunked_map.ts";
 import { on, post } from "./inspector.ts";
 
 /** File extensions Deno transpiles before V8 sees them. */
@@ -73,7 +75,7 @@ const parsed = new Map<string, Parsed>();
 /** scriptIds a replay was already asked about (found or not). */
 const asked = new Set<string>();
 /** path → its map. */
-const maps = new Map<string, TraceMap>();
+const maps = new Map<string, PositionLookup>();
 /** path → "" (mapped), PLAIN (JavaScript without a map), or why not mapped. */
 const outcomes = new Map<string, string>();
 const PLAIN = "\0plain";
@@ -133,14 +135,14 @@ const keepingNames: LocationMapper = {
     if (!map || !(location.line > 0)) return location;
     const line = location.line;
     const column = location.column > 0 ? location.column - 1 : 0;
-    let pos = originalPositionFor(map, {
+    let pos = map.originalPositionFor({
       line,
       column,
       bias: column === 0 ? LEAST_UPPER_BOUND : GREATEST_LOWER_BOUND,
     });
     // Nothing at or before the column on this line: the first mapping after.
     if (pos.source === null && column > 0) {
-      pos = originalPositionFor(map, { line, column, bias: LEAST_UPPER_BOUND });
+      pos = map.originalPositionFor({ line, column, bias: LEAST_UPPER_BOUND });
     }
     if (pos.source === null) return location;
     return {
@@ -392,7 +394,14 @@ function fromBase64(text: string): Uint8Array {
  */
 function install(path: string, text: string, base: string): string {
   try {
-    maps.set(path, new TraceMap(text, base));
+    const map = JSON.parse(text) as RawSourceMap;
+    if (typeof map.mappings !== "string") return "unreadable source map";
+    maps.set(
+      path,
+      map.mappings.length > LAZY_ABOVE
+        ? new ChunkedMap(map, base)
+        : wholeMap(map, base),
+    );
     return "";
   } catch {
     return "unreadable source map";

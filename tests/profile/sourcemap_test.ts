@@ -1,4 +1,11 @@
 import assert from "node:assert/strict";
+import {
+  GREATEST_LOWER_BOUND,
+  LEAST_UPPER_BOUND,
+  originalPositionFor,
+  TraceMap,
+} from "../../lib/deps.ts";
+import { ChunkedMap, LAZY_ABOVE } from "../../lib/profile/chunked_map.ts";
 import { correctMap } from "../../tools/bundle.ts";
 import { lineOf, WORKLOAD } from "./_helpers.ts";
 
@@ -196,6 +203,51 @@ Deno.test("source maps: a TypeScript module changed after it was loaded is check
       !r.comments.some((c: string) => c.startsWith("raw JS positions")),
       JSON.stringify(r.comments),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("source maps: the bundle's map read in chunks answers as trace-mapping does", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "coredeno-chunked-map-" });
+  try {
+    const built = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-run",
+        "--allow-read",
+        "--allow-write",
+        "tools/bundle.ts",
+        "--output",
+        `${dir}/coredeno.js`,
+      ],
+      cwd: new URL("../../", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(built.success, new TextDecoder().decode(built.stderr));
+    const text = await Deno.readTextFile(`${dir}/coredeno.js.map`);
+    const raw = JSON.parse(text);
+    assert.ok(raw.mappings.length > LAZY_ABOVE, "a map big enough to chunk");
+    const base = `file://${dir}/coredeno.js.map`;
+    const chunked = new ChunkedMap(raw, base);
+    const whole = new TraceMap(text, base);
+    const lines = raw.mappings.split(";").length;
+    let compared = 0;
+    for (let line = 1; line <= lines + 1; line++) {
+      for (const column of [0, 1, 7, 30, 120]) {
+        for (const bias of [GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND] as const) {
+          const needle = { line, column, bias };
+          assert.deepEqual(
+            chunked.originalPositionFor(needle),
+            originalPositionFor(whole, needle),
+            JSON.stringify(needle),
+          );
+          compared++;
+        }
+      }
+    }
+    assert.ok(compared > 100_000);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
