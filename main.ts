@@ -13,6 +13,7 @@ import {
 } from "./lib/cli/go_flags.ts";
 import { runCapture } from "./lib/capture/cli.ts";
 import { runCli } from "./lib/cli/run.ts";
+import { message } from "./lib/errors.ts";
 import { log } from "./lib/log.ts";
 import { versionLines, zoneLines } from "./lib/server/banner.ts";
 import { Runner } from "./lib/server/instance.ts";
@@ -89,7 +90,7 @@ async function readCorefile(conf: string | undefined): Promise<CorefileSource> {
     try {
       return { input: await read(), reread: read };
     } catch (error) {
-      fatal(`loading Corefile via flag: ${(error as Error).message}`);
+      fatal(`loading Corefile via flag: ${message(error)}`);
     }
   }
   let input: CorefileInput;
@@ -135,12 +136,7 @@ function describeReadError(path: string, error: unknown): string {
   if (error instanceof Deno.errors.IsADirectory) {
     return `read ${path}: is a directory`;
   }
-  if (error instanceof Deno.errors.NotCapable) {
-    return `open ${path}: ${(error as Error).message}`;
-  }
-  return `open ${path}: ${
-    error instanceof Error ? error.message : String(error)
-  }`;
+  return `open ${path}: ${message(error)}`;
 }
 
 function removePidfile(path: string | undefined): void {
@@ -162,7 +158,7 @@ function trapSignals(runner: Runner, pidfile: string | undefined): void {
     }
     const errors = await runner.stop();
     for (const error of errors) {
-      log("ERROR", error instanceof Error ? error.message : String(error));
+      log("ERROR", message(error));
     }
     removePidfile(pidfile);
     Deno.exit(errors.length > 0 ? EXIT.shutdownFailed : EXIT.ok);
@@ -206,10 +202,6 @@ async function reload(runner: Runner): Promise<void> {
   } catch (error) {
     log("ERROR", `SIGUSR1: ${message(error)}`);
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 async function main(args: readonly string[]): Promise<void> {

@@ -14,6 +14,7 @@
  */
 
 import { join, resolve } from "node:path";
+import { message } from "../lib/errors.ts";
 
 /** What `deno task start` grants, and so what a bundle is run with. */
 const PERMISSIONS = [
@@ -213,7 +214,7 @@ if (import.meta.main) {
     console.log(r.version);
     console.log(r.own.slice(0, 15).join("\n"));
   } catch (error) {
-    console.error(`smoke test of ${built} failed: ${(error as Error).message}`);
+    console.error(`smoke test of ${built} failed: ${message(error)}`);
     Deno.exit(1);
   }
 }

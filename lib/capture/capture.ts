@@ -6,6 +6,7 @@
 
 import { gunzipSync } from "node:zlib";
 import { Profile } from "../deps.ts";
+import { message } from "../errors.ts";
 import { formatSummary, summarize } from "./summary.ts";
 
 /** Exit codes, one per kind of failure, so scripts can tell them apart. */
@@ -120,7 +121,7 @@ export async function capture(options: CaptureOptions, io: Io): Promise<void> {
       );
     }
     throw new CaptureError(
-      `cannot reach ${url}: ${(error as Error).message}`,
+      `cannot reach ${url}: ${message(error)}`,
       EXIT.unreachable,
     );
   } finally {
@@ -148,7 +149,7 @@ export async function capture(options: CaptureOptions, io: Io): Promise<void> {
     if (error instanceof CaptureError) throw error;
     throw new CaptureError(
       `cannot write ${output === "-" ? "to stdout" : output}: ${
-        (error as Error).message
+        message(error)
       }`,
       EXIT.output,
     );
@@ -177,7 +178,7 @@ function decodeProfile(body: Uint8Array): Profile {
     return profile;
   } catch (error) {
     throw new CaptureError(
-      `not a pprof profile: ${(error as Error).message}`,
+      `not a pprof profile: ${message(error)}`,
       EXIT.invalid,
     );
   }
@@ -192,7 +193,7 @@ function validateTrace(body: Uint8Array): number {
     return events.length;
   } catch (error) {
     throw new CaptureError(
-      `not a trace: ${(error as Error).message}`,
+      `not a trace: ${message(error)}`,
       EXIT.invalid,
     );
   }

@@ -18,10 +18,20 @@ export interface ParsedFlags {
 }
 
 /** Go's `flag.ErrHelp`: `-h` or `-help` was given. */
-export class HelpRequested extends Error {}
+export class HelpRequested extends Error {
+  constructor() {
+    super("flag: help requested");
+    this.name = "HelpRequested";
+  }
+}
 
 /** A flag error, worded as Go's (`flag provided but not defined: -foo`). */
-export class FlagError extends Error {}
+export class FlagError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FlagError";
+  }
+}
 
 export function parseGoFlags(
   args: readonly string[],

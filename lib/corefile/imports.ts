@@ -17,6 +17,7 @@ import {
   isAbs,
   join,
 } from "./glob.ts";
+import { message } from "../errors.ts";
 
 /** An import that cannot be done, worded as caddy's; the parser adds file and line. */
 export class ImportError extends Error {
@@ -58,9 +59,7 @@ export class FileImporter {
       absFile = abs(fromFile, this.#workDir());
     } catch (e) {
       throw new ImportError(
-        `Failed to get absolute path of file: ${this.#mainFile}: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
+        `Failed to get absolute path of file: ${this.#mainFile}: ${message(e)}`,
       );
     }
     const globPattern = isAbs(importPattern)
@@ -201,7 +200,7 @@ function cachedFs(): GlobFs {
 
 /** Go's syscall error text for a Deno file-system error. */
 function ioReason(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = message(e);
   const cut = msg.indexOf(" (os error");
   if (cut === -1) return msg;
   const reason = msg.slice(0, cut);

@@ -9,6 +9,7 @@
 import { CorefileError } from "./errors.ts";
 import type { ServerBlock } from "./parser.ts";
 import { type IPNet, parseCIDR } from "../net/ip.ts";
+import { message } from "../errors.ts";
 
 /** A server's transport, from the key's scheme. */
 export type Transport =
@@ -289,7 +290,7 @@ export function inspectServerBlocks(
         for (const h of split.hosts) splitHostPort(fqdn(h));
       } catch (e) {
         throw new CorefileError(
-          `error inspecting server blocks: ${(e as Error).message}`,
+          `error inspecting server blocks: ${message(e)}`,
         );
       }
       let port = split.port;

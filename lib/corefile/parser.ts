@@ -12,6 +12,7 @@ import { argError, CorefileError, parseError, syntaxError } from "./errors.ts";
 import { newlines, type Token, tokenize } from "./lexer.ts";
 import { EnvExpansionError, type EnvLookup, replaceEnvVars } from "./env.ts";
 import { FileImporter, ImportError } from "./imports.ts";
+import { message } from "../errors.ts";
 
 /** Directive name → its tokens in one server block. */
 export interface ServerBlock {
@@ -191,9 +192,7 @@ class Parser {
     } catch (e) {
       if (e instanceof TypeError) return undefined;
       throw new EnvExpansionError(
-        `cannot read environment variable ${name}: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
+        `cannot read environment variable ${name}: ${message(e)}`,
       );
     }
   };
@@ -473,7 +472,7 @@ export function parseCorefile(
     if (e instanceof CorefileError) throw e;
     // Anything else is a bug or an environment failure; keep the promise
     // that parsing only ever throws CorefileError.
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = message(e);
     throw new CorefileError(
       `${options.filename}:0 - Error during parsing: ${msg}`,
       options.filename,

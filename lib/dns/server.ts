@@ -8,6 +8,7 @@
  * @module
  */
 
+import { message } from "../errors.ts";
 import { log } from "../log.ts";
 import {
   bufsize,
@@ -61,9 +62,7 @@ export class DnsServer {
     } catch (error) {
       log(
         "ERROR",
-        `Recovered from panic in server: "${this.address}" ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Recovered from panic in server: "${this.address}" ${message(error)}`,
       );
     }
   }
@@ -161,9 +160,7 @@ export class DnsServer {
     } catch (error) {
       log(
         "ERROR",
-        `Recovered from panic in server: "${this.address}" ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Recovered from panic in server: "${this.address}" ${message(error)}`,
       );
       rcode = RCODE.SERVFAIL;
     }

@@ -4,6 +4,8 @@
  * classes, or Node's codes (node:dgram), name the cause.
  */
 
+import { message } from "../errors.ts";
+
 export function listenError(
   network: "tcp" | "udp",
   address: string,
@@ -22,5 +24,5 @@ export function listenError(
   if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
     return `${where}: bind: permission denied`;
   }
-  return `${where}: ${error instanceof Error ? error.message : String(error)}`;
+  return `${where}: ${message(error)}`;
 }

@@ -1,10 +1,10 @@
+import { message } from "../errors.ts";
+
 /** `plugin/NAME: <message>`, CoreDNS's `plugin.Error`. */
 export class PluginError extends Error {
   constructor(readonly plugin: string, cause: unknown) {
     super(
-      `plugin/${plugin}: ${
-        cause instanceof Error ? cause.message : String(cause)
-      }`,
+      `plugin/${plugin}: ${message(cause)}`,
       { cause },
     );
     this.name = "PluginError";

@@ -16,6 +16,7 @@ import {
 import { chainLinks, type Handler, type Link } from "../dns/handler.ts";
 import { acquireDnsListener, type DnsListener } from "../dns/listeners.ts";
 import { DnsServer } from "../dns/server.ts";
+import { message } from "../errors.ts";
 import { log } from "../log.ts";
 import { PluginError } from "./errors.ts";
 import type {
@@ -274,7 +275,7 @@ function lifecycle(
     const errors: unknown[] = [];
     await runAll(hooks.started, errors);
     for (const error of errors) {
-      log("ERROR", error instanceof Error ? error.message : String(error));
+      log("ERROR", message(error));
     }
   }
   return { start, stop, announce };
@@ -359,14 +360,14 @@ export class Runner implements Host {
     } catch (error) {
       log(
         "ERROR",
-        `Restart failed: ${error instanceof Error ? error.message : error}`,
+        `Restart failed: ${message(error)}`,
       );
       throw error;
     }
     this.#instance = next;
     const errors = await old?.stop() ?? [];
     for (const error of errors) {
-      log("ERROR", error instanceof Error ? error.message : String(error));
+      log("ERROR", message(error));
     }
     await next.announce();
     log("INFO", "Reloading complete");

@@ -16,6 +16,7 @@ import {
   type ResponseWriter,
 } from "../../lib/dns/handler.ts";
 import { formatDuration, parseDuration } from "../../lib/duration.ts";
+import { message } from "../../lib/errors.ts";
 import { type Level, pluginLogger } from "../../lib/log.ts";
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller, Plugin } from "../../lib/server/plugin.ts";
@@ -61,7 +62,7 @@ export function parseErrors(c: Controller): ErrorsConfig {
             periodNanos = parseDuration(rest[0]!);
             pattern = new RegExp(rest[1]!);
           } catch (error) {
-            throw d.err((error as Error).message);
+            throw d.err(message(error));
           }
           let level: Lowercase<Level> = "error";
           let showFirst = false;

@@ -17,6 +17,7 @@ import {
 import { pluginLogger } from "../../lib/log.ts";
 import { formatDuration } from "../../lib/duration.ts";
 import type { Controller, Plugin } from "../../lib/server/plugin.ts";
+import { message } from "../../lib/errors.ts";
 
 export const DEFAULT_HEALTH_ADDRESS = ":8080";
 
@@ -46,7 +47,7 @@ export function parseHealth(c: Controller): HealthConfig {
       } catch (error) {
         throw new Error(
           `unable to parse lameduck duration value: '${value[0]}' : ${
-            (error as Error).message
+            message(error)
           }`,
         );
       }

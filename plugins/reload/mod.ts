@@ -9,6 +9,7 @@
 
 import type { ServerBlock } from "../../lib/corefile/mod.ts";
 import { formatDuration, parseDuration } from "../../lib/duration.ts";
+import { message } from "../../lib/errors.ts";
 import { pluginLogger } from "../../lib/log.ts";
 import type { Controller, Plugin } from "../../lib/server/plugin.ts";
 
@@ -115,7 +116,7 @@ function setup(c: Controller): void {
       try {
         sha = await configSha512(c.host.parse(input));
       } catch (error) {
-        logger.warning(`Corefile parse failed: ${(error as Error).message}`);
+        logger.warning(`Corefile parse failed: ${message(error)}`);
         return;
       }
       if (sha === running || sha === failed) return;
@@ -124,7 +125,7 @@ function setup(c: Controller): void {
       } catch (error) {
         failed = sha;
         logger.error(
-          `Corefile changed but reload failed: ${(error as Error).message}`,
+          `Corefile changed but reload failed: ${message(error)}`,
         );
       }
     } finally {
