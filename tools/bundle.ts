@@ -26,6 +26,7 @@ import {
   originalPositionFor,
   TraceMap,
 } from "../lib/deps.ts";
+import { message } from "../lib/errors.ts";
 
 export const ENTRY = "main.ts";
 export const OUTPUT = "dist/coredeno.js";
@@ -149,7 +150,7 @@ async function main(): Promise<number> {
   try {
     await bundle(values.output);
   } catch (error) {
-    console.error((error as Error).message);
+    console.error(message(error));
     return 1;
   }
   return 0;

@@ -1,7 +1,7 @@
 /**
  * `deno task compile`: builds the single executable `coredeno` with the
  * permissions of `deno task start` baked in (never -A), the npm packages and
- * the UI assets (TypeScript modules) inside.
+ * the UI assets (page.html, flame.js, flame.css, imported as text) inside.
  *
  * It compiles the bundle (`deno task bundle`: `dist/coredeno.js`), not
  * `main.ts`, with the bundle's source map included: an executable has no
@@ -16,6 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { bundle, bundleArgs, OUTPUT as BUNDLE } from "./bundle.ts";
+import { message } from "../lib/errors.ts";
 
 /** The permissions coredeno runs with: listen, read its Corefile, env, the inspector. */
 export const PERMISSIONS = [
@@ -83,7 +84,7 @@ async function main(): Promise<number> {
     try {
       await bundle();
     } catch (error) {
-      console.error((error as Error).message);
+      console.error(message(error));
       return 1;
     }
   }
