@@ -44,3 +44,4 @@ export {
   originalPositionFor,
   TraceMap,
 } from "npm:@jridgewell/trace-mapping@0.3.31";
+export { Counter, Gauge, Histogram, Registry } from "npm:prom-client@15.1.3";

@@ -6,6 +6,7 @@
 import { COREDNS_DIRECTIVES } from "../lib/corefile/directives.ts";
 import type { Plugin } from "../lib/server/plugin.ts";
 import { errors } from "./errors/mod.ts";
+import { forward } from "./forward/mod.ts";
 import { health } from "./health/mod.ts";
 import { log } from "./log/mod.ts";
 import { pprof } from "./pprof/mod.ts";
@@ -21,6 +22,7 @@ export const PLUGINS: readonly Plugin[] = [
   errors,
   log,
   whoami,
+  forward,
 ];
 
 /** Every directive a Corefile may name, in execution order. */

@@ -105,15 +105,15 @@ Deno.test("a failed pprof startup closes the listeners that did open", async () 
 Deno.test("a CoreDNS directive coredeno lacks is refused with file and line", () => {
   assert.throws(
     () =>
-      loadInstance(". {\n    pprof\n    cache 30\n}\n", {
+      loadInstance(". {\n    pprof\n    kubernetes cluster.local\n}\n", {
         filename: "Corefile",
         directives: DIRECTIVES,
         plugins: PLUGINS,
       }),
     {
       message:
-        "plugin/cache: Corefile:3 - Error during parsing: not available in coredeno " +
-        "(available: errors, health, log, pprof, ready, reload, whoami)",
+        "plugin/kubernetes: Corefile:3 - Error during parsing: not available in coredeno " +
+        "(available: errors, forward, health, log, pprof, ready, reload, whoami)",
     },
   );
 });
