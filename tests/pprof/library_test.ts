@@ -47,7 +47,7 @@ Deno.test("pprofHandler: bad options fail with a clear error naming the option",
   }
 });
 
-Deno.test("servePprof: a bad address is a TypeError, an address in use Go's bind error", async () => {
+Deno.test("servePprof: a bad address is a TypeError, an address in use Go's bind error", () => {
   assert.throws(
     () => servePprof({ address: "nowhere" }),
     /pprof: address nowhere: missing port in address/,
