@@ -6,8 +6,9 @@
  *   deno run -A tools/smoke.ts dist/coredeno.js      (run by `deno run`)
  *
  * It runs `-version`, then serves pprof from a Corefile on a free port with
- * an empty DENO_DIR (so Deno's emit cache cannot be what maps frames), takes
- * a 2 s CPU profile while fetching heap profiles, and reads it with
+ * an empty DENO_DIR (so Deno's emit cache cannot be what maps frames), loads
+ * the flame-graph page and its files (text imports the build must carry),
+ * takes a 2 s CPU profile while fetching heap profiles, and reads it with
  * `go tool pprof -top -lines`: coredeno's own frames must be at TypeScript
  * files and lines. Run from the repository root (the lines are checked
  * against its sources). Exit 0 and the frames on stdout, or 1 and why.
@@ -117,6 +118,7 @@ export async function smoke(
         await new Promise((r) => setTimeout(r, 25));
       }
       const base = `http://127.0.0.1:${port}/debug/pprof`;
+      await checkUi(base, repo);
       let loading = true;
       const load = (async () => {
         while (loading) await (await fetch(`${base}/heap`)).arrayBuffer();
@@ -172,6 +174,35 @@ export async function smoke(
 }
 
 /** The row's line exists in the source, and the function's name is at or above it. */
+/**
+ * The flame-graph page and its files, which are text imports: a build that
+ * left them out of its module graph would fail here, in a folder away from
+ * the checkout. The script and style are served as the checkout has them.
+ */
+async function checkUi(base: string, repo: string): Promise<void> {
+  const page = await fetch(`${base}/ui/`);
+  const html = await page.text();
+  if (
+    page.status !== 200 ||
+    !html.includes('<script src="flame.js" defer></script>') ||
+    !html.includes('<option value="profile">profile</option>')
+  ) {
+    throw new Error(`ui/: ${page.status} ${html.slice(0, 200)}`);
+  }
+  for (const file of ["flame.js", "flame.css"]) {
+    const response = await fetch(`${base}/ui/${file}`);
+    const served = await response.text();
+    const source = await Deno.readTextFile(
+      join(repo, "lib", "pprof", "ui", file),
+    );
+    if (response.status !== 200 || served !== source) {
+      throw new Error(
+        `ui/${file}: ${response.status}, not lib/pprof/ui/${file} as it is`,
+      );
+    }
+  }
+}
+
 async function checkLine(
   repo: string,
   module: string,
