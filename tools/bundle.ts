@@ -8,7 +8,8 @@
  * The script names its map (`//# sourceMappingURL=coredeno.js.map`), so
  * Deno's stack traces and coredeno's profiles show TypeScript files and
  * lines (lib/profile/sourcemap.ts); `deno task compile` builds the
- * executable from this file with the map included.
+ * executable from this file with the map included. The map leaves out the
+ * sources' text (`sourcesContent`).
  *
  *   deno task bundle [--output PATH.js]
  *
@@ -138,6 +139,10 @@ export async function bundle(output = OUTPUT): Promise<MapCheck> {
   const code = await Deno.readTextFile(output);
   const map = JSON.parse(await Deno.readTextFile(`${output}.map`));
   const check = correctMap(code, map);
+  // The sources' text (two thirds of the map) serves only a debugger showing
+  // sources it cannot open; Deno's stack traces and go tool pprof do without
+  // it, and every process's first profile reads and parses the map.
+  delete map.sourcesContent;
   await Deno.writeTextFile(`${output}.map`, JSON.stringify(map));
   return check;
 }
