@@ -348,6 +348,42 @@ const P5: Suite = {
   },
 };
 
+const P8: Suite = {
+  ids: ["P8", "P8aa"],
+  title:
+    "V8 started with --no-maglev-osr (exact frames from start) vs defaults",
+  needs: ["http-load"],
+  async run(c) {
+    // The start-time alternative to the captures' re-optimization: without
+    // Maglev's on-stack replacement, no loop runs in code the profiler
+    // cannot see (lib/profile/inspector.ts discardOptimizedCode).
+    // A twin with V8's defaults measures the method's own noise (A/A).
+    const base = await startApp({ pprof: true });
+    const flagged = await startApp({ pprof: true, v8Flags: "--no-maglev-osr" });
+    const twin = await startApp({ pprof: true });
+    for (const p of [base, flagged, twin]) {
+      await warmUp(c, (s) => httpLoad(c, p.app, s));
+    }
+    const windows = await alternate([
+      plainArm(c, "defaults", base.child.pid, base.app),
+      plainArm(c, "no-maglev-osr", flagged.child.pid, flagged.app),
+      plainArm(c, "twin", twin.child.pid, twin.app),
+    ], { rounds: c.rounds, seconds: c.seconds });
+    return [
+      ratioResult(
+        "P8",
+        "--no-maglev-osr vs V8 defaults, CPU-time per request (info)",
+        summarize(pairedRatios(windows, 0, 1, cpuPerOp)),
+      ),
+      ratioResult(
+        "P8aa",
+        "V8 defaults twin vs V8 defaults, CPU-time per request (A/A)",
+        summarize(pairedRatios(windows, 0, 2, cpuPerOp)),
+      ),
+    ];
+  },
+};
+
 const P3: Suite = {
   ids: ["P3"],
   title: "profile build time (stop → gzipped bytes), deep stacks, vs Node",
@@ -719,4 +755,4 @@ const P6: Suite = {
   },
 };
 
-export const SUITES: Suite[] = [P1, P1n, P2, P5, P3, P4, P6, P7];
+export const SUITES: Suite[] = [P1, P1n, P2, P5, P8, P3, P4, P6, P7];

@@ -38,6 +38,13 @@ export interface TimeProfilerOptions {
   durationMillis?: number;
   /** Sampling interval (default 1000; at least 1000 here). */
   intervalMicros?: number;
+  /**
+   * Not in `@datadog/pprof`: make V8 recompile hot code when sampling starts
+   * (default true), so loops it optimized earlier keep their frames; see
+   * `CpuCaptureOptions` in cpu.ts. False when V8 runs with
+   * `--no-maglev-osr`, which avoids the cause.
+   */
+  reoptimize?: boolean;
   /** Maps positions; by default Deno's emit cache maps `.ts` files. */
   sourceMapper?: LocationMapper;
   /** Adds `cpu/nanoseconds` and a `Non JS threads activity` frame. */
@@ -63,7 +70,9 @@ function startTime(options: TimeProfilerOptions = {}): void {
   if (running) throw new Error("Wall profiler is already started");
   const merged = { ...DEFAULT_OPTIONS, ...options };
   running = {
-    capture: startCpuCapture(merged.intervalMicros),
+    capture: startCpuCapture(merged.intervalMicros, {
+      reoptimize: merged.reoptimize,
+    }),
     options: merged,
   };
 }
@@ -73,7 +82,12 @@ function stopTime(restart = false): Promise<Profile> {
   const { capture, options } = running;
   const stopped = capture.stop();
   const next = stopped.then(
-    () => restart ? startCpuCapture(options.intervalMicros!) : undefined,
+    () =>
+      restart
+        ? startCpuCapture(options.intervalMicros!, {
+          reoptimize: options.reoptimize,
+        })
+        : undefined,
   );
   if (restart) {
     // Stays "started": the new capture begins once the old one is stopped.
