@@ -4,6 +4,7 @@
  * exactly what is served.
  */
 
+import { message } from "../errors.ts";
 import process from "node:process";
 import { clean } from "../go_path.ts";
 import { legacySymbols } from "../profile/text.ts";
@@ -99,13 +100,13 @@ export function createPprofHandler(
     } catch (error) {
       // The one error mapper of the surface: what an endpoint did not expect
       // is still Go's error (go tool pprof prints it) and one log line.
-      const message = error instanceof Error ? error.message : String(error);
       // A plain Error's message says it all; another class may name a bug.
+      const text = message(error);
       const named = error instanceof Error && error.name !== "Error"
-        ? `${error.name}: ${message}`
-        : message;
+        ? `${error.name}: ${text}`
+        : text;
       log.error(`${endpoint.name}: ${named}`);
-      return goError(500, `Could not serve ${endpoint.name}: ${message}`);
+      return goError(500, `Could not serve ${endpoint.name}: ${text}`);
     }
   };
 

@@ -34,6 +34,7 @@
  * @module
  */
 
+import { message } from "../errors.ts";
 import { parsePort, splitHostPort } from "../net/host_port.ts";
 import { parseAllowed } from "./allow.ts";
 import { pluginLogger } from "../log.ts";
@@ -224,7 +225,7 @@ export function servePprof(options: ServePprofOptions = {}): PprofServer {
     const { host, port } = splitHostPort(address);
     at = { address, host, port: parsePort(address, port) };
   } catch (error) {
-    throw new TypeError(`pprof: ${(error as Error).message}`);
+    throw new TypeError(`pprof: ${message(error)}`);
   }
   const hold = holdProfiler(settings.profiler, { source: "servePprof()" });
   const handler = whenReady(hold.ready, pprofSurface(settings));
@@ -233,7 +234,7 @@ export function servePprof(options: ServePprofOptions = {}): PprofServer {
     listener = listenPprof(at, settings.allow, handler);
   } catch (error) {
     void hold.release();
-    throw new Error(`pprof: ${(error as Error).message}`, { cause: error });
+    throw new Error(`pprof: ${message(error)}`, { cause: error });
   }
   listener.unref();
   return {
@@ -269,10 +270,6 @@ function whenReady(
     }
     return await serve(request, info, shutdown);
   };
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 interface Settings {

@@ -5,6 +5,7 @@
  * share one listener, and blocks that disagree on the block rate are an error.
  */
 
+import { message } from "../../lib/errors.ts";
 import type { Dispenser } from "../../lib/corefile/mod.ts";
 import { parseError } from "../../lib/corefile/errors.ts";
 import {
@@ -202,9 +203,7 @@ export function setup(c: Controller): void {
       listener = listenPprof(config, config.allow, handler);
     } catch (error) {
       throw new Error(
-        `plugin/pprof: Failed to start pprof handler: ${
-          (error as Error).message
-        }`,
+        `plugin/pprof: Failed to start pprof handler: ${message(error)}`,
         { cause: error },
       );
     }

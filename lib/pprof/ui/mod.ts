@@ -17,6 +17,7 @@
  * finds them, with no file read at run time.
  */
 
+import { message } from "../../errors.ts";
 import type { Endpoint } from "../handler.ts";
 import { goError, goNotFound } from "../http.ts";
 import FLAME_CSS from "./flame.css" with { type: "text" };
@@ -152,7 +153,7 @@ function treeResponse(bytes: Uint8Array, type: string): Response {
   try {
     return json({ type, ...flameTree(decodeProfile(bytes)) });
   } catch (error) {
-    return goError(400, `could not read profile: ${(error as Error).message}`);
+    return goError(400, `could not read profile: ${message(error)}`);
   }
 }
 

@@ -4,6 +4,7 @@
  * Decoding happens here, on the server, so the page needs no protobuf code.
  */
 
+import { message } from "../../errors.ts";
 import { gunzipSync } from "node:zlib";
 import { Profile } from "../../../lib/deps.ts";
 
@@ -39,14 +40,14 @@ export function decodeProfile(bytes: Uint8Array): Profile {
     try {
       raw = gunzipSync(bytes, { maxOutputLength: MAX_PROFILE_BYTES });
     } catch (error) {
-      throw new Error(`not a gzipped profile: ${(error as Error).message}`);
+      throw new Error(`not a gzipped profile: ${message(error)}`);
     }
   }
   let profile: Profile;
   try {
     profile = Profile.decode(raw);
   } catch (error) {
-    throw new Error(`not a pprof profile: ${(error as Error).message}`);
+    throw new Error(`not a pprof profile: ${message(error)}`);
   }
   // Protobuf decodes most bytes as something; a profile names its values.
   if (profile.sampleType.length === 0) {
