@@ -5,6 +5,7 @@
 
 import { COREDNS_DIRECTIVES } from "../lib/corefile/directives.ts";
 import type { Plugin } from "../lib/server/plugin.ts";
+import { cache } from "./cache/mod.ts";
 import { errors } from "./errors/mod.ts";
 import { forward } from "./forward/mod.ts";
 import { health } from "./health/mod.ts";
@@ -23,6 +24,7 @@ export const PLUGINS: readonly Plugin[] = [
   log,
   whoami,
   forward,
+  cache,
 ];
 
 /** Every directive a Corefile may name, in execution order. */

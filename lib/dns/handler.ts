@@ -32,6 +32,8 @@ export interface DnsRequest {
   readonly proto: "udp" | "tcp";
   readonly remote: Endpoint;
   readonly local: Endpoint;
+  /** The server's address, `dns://:1053`: CoreDNS's `server` metric label. */
+  readonly server?: string;
 }
 
 /** Where a handler writes its reply (CoreDNS's `dns.ResponseWriter`). */

@@ -97,6 +97,7 @@ export class DnsServer {
       proto: x.proto,
       remote: x.remote,
       local: x.local,
+      server: this.address,
     };
     const raw: ResponseWriter = {
       writeMsg: (m) => x.send(encodeMessage(m)),
