@@ -204,7 +204,11 @@ function loadUnchanged(path: string, url: string): string | undefined {
     const entry = readEmitCache(path);
     return typeof entry === "string" ? entry : installEmitEntry(path, entry);
   }
-  const code = readText(path);
+  // The script's end tells whether it names its map; all of it is read only
+  // when its last line starts before that (an inline map).
+  let code = readTail(path);
+  if (code instanceof Error) return undefined;
+  if (code === undefined) code = readText(path);
   if (code instanceof Error) return undefined;
   const link = trailingLink(code);
   if (link?.startsWith("data:")) {
@@ -227,6 +231,44 @@ function readText(path: string): string | Error {
     return Deno.readTextFileSync(path);
   } catch (error) {
     return error as Error;
+  }
+}
+
+/** Bytes read from a script's end to find its `//# sourceMappingURL=`. */
+const TAIL = 4096;
+
+/**
+ * The end of a file from the start of its last non-empty line, when that
+ * line starts within the last TAIL bytes; undefined when it starts earlier
+ * (or the file is that small: read it all), or the error.
+ */
+function readTail(path: string): string | undefined | Error {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path);
+  } catch (error) {
+    return error as Error;
+  }
+  try {
+    const size = file.statSync().size;
+    if (size <= TAIL) return undefined;
+    file.seekSync(size - TAIL, Deno.SeekMode.Start);
+    const bytes = new Uint8Array(TAIL);
+    let n = 0;
+    while (n < TAIL) {
+      const got = file.readSync(bytes.subarray(n));
+      if (got === null) break;
+      n += got;
+    }
+    const tail = new TextDecoder().decode(bytes.subarray(0, n));
+    const end = tail.trimEnd();
+    const start = end.lastIndexOf("\n");
+    // A cut multi-byte character can only be at the tail's start.
+    return start < 0 ? undefined : tail.slice(start + 1);
+  } catch (error) {
+    return error as Error;
+  } finally {
+    file.close();
   }
 }
 
