@@ -146,6 +146,13 @@ Deno.test("CPU: an I/O-bound workload's total matches process CPU (non-JS frame)
         } ms`,
     );
     assert.ok(nonJs > 0, "non-JS frame present");
+    // Its samples stand for its CPU time, so both sample indexes show it.
+    const nonJsSamples = cumulative(
+      p,
+      "samples",
+      "[native: Deno runtime/non-JS]",
+    );
+    assert.equal(nonJsSamples, Math.round(nonJs / num(p.period)));
     assert.ok(
       Math.abs(all - processNanos) <= 0.15 * processNanos,
       `total ${all} vs process ${processNanos}`,
