@@ -81,8 +81,9 @@ export interface CpuCaptureOptions {
    * before (on-stack-replacement code above all) is recompiled where the
    * profiler sees it (default true). Without it, a function whose loop was
    * optimized before the capture may have its time booked to its caller.
-   * Costs a pause at start (the deoptimization, 2–15 ms measured) and a
-   * short re-warm-up of the JIT; see plugins/pprof/README.md.
+   * Costs about 11 ms more at start and a re-warm-up of the JIT (5.7% more
+   * CPU per request over a capture's first 3 s, 2.8% over 10 s); see
+   * plugins/pprof/README.md. Pass false when V8 runs `--no-maglev-osr`.
    */
   reoptimize?: boolean;
 }

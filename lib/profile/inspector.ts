@@ -66,11 +66,12 @@ export function postOn<T = Record<string, unknown>>(
  * starts, V8 logs the code attached to functions, but not on-stack
  * replacement (OSR) code that Maglev compiled earlier for a running loop,
  * and samples taken in that code are booked to the caller: measured in
- * Deno 2.9.6 (V8 15.0), a function with a hot loop vanished from 7 to 9 of
- * 16 one-second profiles taken in a process's first seconds, its time shown
- * on the calling function (with V8's inlining on or off alike). With this,
- * 16 of 16 kept it. `deno --v8-flags=--no-maglev-osr` avoids the cause at
- * start (Deno ignores V8 flags set at run time).
+ * Deno 2.9.6 (V8 15.0), 1 s profiles from a fresh process's first second,
+ * a handler's hot function vanished from 8 of 16 (its time shown on the
+ * handler) and the test workload's alpha or beta from 4 of 16; with V8's
+ * inlining off, still 4 of 16. With this, 0 of 32. `deno
+ * --v8-flags=--no-maglev-osr` avoids the cause at start (Deno ignores V8
+ * flags set at run time). Numbers and costs: plugins/pprof/README.md.
  *
  * Caveat: precise coverage is one isolate-wide mode; a coverage collector
  * running in the same process (`deno test --coverage`) is switched back to
