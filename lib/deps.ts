@@ -44,4 +44,10 @@ export {
   originalPositionFor,
   TraceMap,
 } from "npm:@jridgewell/trace-mapping@0.3.31";
-export { Counter, Gauge, Histogram, Registry } from "npm:prom-client@15.1.3";
+export {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+} from "npm:prom-client@15.1.3";

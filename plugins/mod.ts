@@ -11,6 +11,7 @@ import { forward } from "./forward/mod.ts";
 import { health } from "./health/mod.ts";
 import { log } from "./log/mod.ts";
 import { pprof } from "./pprof/mod.ts";
+import { prometheus } from "./prometheus/mod.ts";
 import { ready } from "./ready/mod.ts";
 import { reload } from "./reload/mod.ts";
 import { whoami } from "./whoami/mod.ts";
@@ -25,6 +26,7 @@ export const PLUGINS: readonly Plugin[] = [
   whoami,
   forward,
   cache,
+  prometheus,
 ];
 
 /** Every directive a Corefile may name, in execution order. */
