@@ -223,14 +223,18 @@ async function checkLine(
   }
 }
 
-/** A frame left at a bundle position must be an npm package's (its map may skip lines). */
+/**
+ * A frame left at a bundle position must be an npm package's (its map may
+ * skip lines) or esbuild's runtime's.
+ */
 async function checkNotOwn(bundle: string, line: number, row: string) {
   const lines = (await Deno.readTextFile(bundle)).split("\n");
   const module = lines.slice(0, line).findLast((l) =>
     /^\/\/ \S+\.[cm]?[jt]sx?$/.test(l)
   );
-  if (!module?.includes("registry.npmjs.org")) {
-    throw new Error(`${row}: a frame of ${module ?? "?"} left unmapped`);
+  // Before the first module comment: esbuild's runtime helpers, no source.
+  if (module !== undefined && !module.includes("registry.npmjs.org")) {
+    throw new Error(`${row}: a frame of ${module} left unmapped`);
   }
 }
 
