@@ -6,6 +6,7 @@
 
 export {
   captureCpuProfile,
+  type CpuCaptureOptions,
   cpuProfilerBusy,
   CpuProfilerBusyError,
   DEFAULT_INTERVAL_MICROS,
