@@ -9,7 +9,10 @@ import { cache } from "./cache/mod.ts";
 import { errors } from "./errors/mod.ts";
 import { forward } from "./forward/mod.ts";
 import { health } from "./health/mod.ts";
+import { hosts } from "./hosts/mod.ts";
+import { loadbalance } from "./loadbalance/mod.ts";
 import { log } from "./log/mod.ts";
+import { loop } from "./loop/mod.ts";
 import { pprof } from "./pprof/mod.ts";
 import { prometheus } from "./prometheus/mod.ts";
 import { ready } from "./ready/mod.ts";
@@ -27,6 +30,9 @@ export const PLUGINS: readonly Plugin[] = [
   forward,
   cache,
   prometheus,
+  hosts,
+  loadbalance,
+  loop,
 ];
 
 /** Every directive a Corefile may name, in execution order. */
