@@ -17,6 +17,7 @@ import { pprof } from "./pprof/mod.ts";
 import { prometheus } from "./prometheus/mod.ts";
 import { ready } from "./ready/mod.ts";
 import { reload } from "./reload/mod.ts";
+import { tls } from "./tls/mod.ts";
 import { whoami } from "./whoami/mod.ts";
 
 export const PLUGINS: readonly Plugin[] = [
@@ -33,6 +34,7 @@ export const PLUGINS: readonly Plugin[] = [
   hosts,
   loadbalance,
   loop,
+  tls,
 ];
 
 /** Every directive a Corefile may name, in execution order. */

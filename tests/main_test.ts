@@ -132,7 +132,7 @@ Deno.test("-version, -plugins and -h exit 0", async () => {
   assert.equal(plugins.code, 0);
   assert.equal(
     plugins.stdout,
-    "cache\nerrors\nforward\nhealth\nhosts\nloadbalance\nlog\nloop\npprof\nprometheus\nready\nreload\nwhoami\n\n",
+    "cache\nerrors\nforward\nhealth\nhosts\nloadbalance\nlog\nloop\npprof\nprometheus\nready\nreload\ntls\nwhoami\n\n",
   );
   const help = await run(["-h"]);
   assert.equal(help.code, 0);

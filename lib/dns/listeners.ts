@@ -278,7 +278,8 @@ async function serveConn(entry: Entry, conn: Deno.TcpConn): Promise<void> {
   }
 }
 
-class FrameReader {
+/** Length-prefixed DNS messages from a stream (TCP, TLS). */
+export class FrameReader {
   #buffer = new Uint8Array(0);
   constructor(readonly conn: Deno.Conn) {}
 

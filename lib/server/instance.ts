@@ -14,8 +14,9 @@ import {
   type ZoneConfig,
 } from "../corefile/mod.ts";
 import { chainLinks, type Handler, type Link } from "../dns/handler.ts";
-import { acquireDnsListener, type DnsListener } from "../dns/listeners.ts";
+import type { DnsListener } from "../dns/listeners.ts";
 import { DnsServer } from "../dns/server.ts";
+import { acquireServerListener, checkTransport } from "../dns/transports.ts";
 import { message } from "../errors.ts";
 import { log } from "../log.ts";
 import { PluginError } from "./errors.ts";
@@ -142,23 +143,17 @@ function dnsStartup(
   let listeners: DnsListener[] = [];
   return {
     async open() {
-      for (const group of servers) {
-        if (group.transport !== "dns") {
-          throw new Error(
-            `cannot serve ${group.address}: the ${group.transport} transport is not available in coredeno`,
-          );
-        }
-      }
-      for (const group of servers) {
+      const transports = servers.map((group) => ({
+        ...group,
+        keys: group.zones.map((z) => z.key),
+      }));
+      // Every transport and certificate is checked before anything listens.
+      for (const group of transports) checkTransport(group);
+      for (const group of transports) {
         const zones = new Map<string, Handler | undefined>();
         for (const z of group.zones) zones.set(z.zone, chains[z.block]);
         const server = new DnsServer(group.address, zones);
-        listeners.push(
-          await acquireDnsListener(
-            { host: group.host, port: group.port },
-            server,
-          ),
-        );
+        listeners.push(await acquireServerListener(group, server));
       }
     },
     async close() {

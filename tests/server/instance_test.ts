@@ -113,7 +113,7 @@ Deno.test("a CoreDNS directive coredeno lacks is refused with file and line", ()
     {
       message:
         "plugin/kubernetes: Corefile:3 - Error during parsing: not available in coredeno " +
-        "(available: cache, errors, forward, health, hosts, loadbalance, log, loop, pprof, prometheus, ready, reload, whoami)",
+        "(available: cache, errors, forward, health, hosts, loadbalance, log, loop, pprof, prometheus, ready, reload, tls, whoami)",
     },
   );
 });
