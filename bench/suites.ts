@@ -350,13 +350,13 @@ const P5: Suite = {
 
 const P8: Suite = {
   ids: ["P8", "P8aa"],
-  title:
-    "V8 started with --no-maglev-osr (exact frames from start) vs defaults",
+  title: "V8 started with --no-maglev-osr vs defaults (CPU per request)",
   needs: ["http-load"],
   async run(c) {
-    // The start-time alternative to the captures' re-optimization: without
-    // Maglev's on-stack replacement, no loop runs in code the profiler
-    // cannot see (lib/profile/inspector.ts discardOptimizedCode).
+    // A start-time alternative to the captures' re-optimization, measured
+    // for the pprof README: without Maglev's on-stack replacement fewer
+    // loops run in code a later profiler cannot see (TurboFan's still do;
+    // lib/profile/inspector.ts discardOptimizedCode).
     // A twin with V8's defaults measures the method's own noise (A/A).
     const base = await startApp({ pprof: true });
     const flagged = await startApp({ pprof: true, v8Flags: "--no-maglev-osr" });

@@ -44,7 +44,7 @@ import type { Profile } from "../deps.ts";
 import { pluginLogger } from "../log.ts";
 import { FrameTable, stacksToPprof } from "./call_tree.ts";
 import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
-import { postOn } from "./inspector.ts";
+import { discardOptimizedCode, postOn } from "./inspector.ts";
 import {
   addComment,
   fillFilenames,
@@ -258,6 +258,8 @@ interface Monitor {
   session: ReturnType<typeof privateSession>;
   /** Chunks stopped whose profiles are still being attributed. */
   pending: Set<Promise<void>>;
+  /** Make V8 recompile hot code at each chunk's start (see cpu.ts). */
+  reoptimize: boolean;
 }
 
 let monitor: Monitor | undefined;
@@ -271,8 +273,16 @@ export function blockProfileRate(): number {
  * Starts stall detection at `rate` ns (Go's meaning; 1 = every detectable
  * stall), or changes the rate of the running detector. Cumulative records
  * are kept across stop and start, as Go keeps them.
+ *
+ * `reoptimize` (default false): make V8 recompile hot code at the start of
+ * each 10 s chunk, as CPU captures do, so a loop that runs in code compiled
+ * before the chunk (on-stack replacement) is booked to its own function,
+ * not its caller; costs a deoptimization every chunk (plugins/pprof/README).
  */
-export function startBlockProfiling(rate: number): void {
+export function startBlockProfiling(
+  rate: number,
+  options: { reoptimize?: boolean } = {},
+): void {
   if (!Number.isSafeInteger(rate) || rate <= 0) {
     throw new RangeError(
       `block profile rate must be a positive integer, got ${rate}`,
@@ -295,7 +305,13 @@ export function startBlockProfiling(rate: number): void {
     }),
   ];
   const anchor = performance.now();
-  setup.push(asOwnPause(() => session.send("Profiler.start")));
+  const reoptimize = options.reoptimize ?? false;
+  setup.push(asOwnPause(() =>
+    Promise.all([
+      session.send("Profiler.start"),
+      ...(reoptimize ? discardOptimizedCode(session.send) : []),
+    ])
+  ));
   // In Deno an unhandled rejection ends the process: a failure is logged.
   Promise.all(setup).catch((error) =>
     log.error(`block profile: the inspector did not start: ${error}`)
@@ -307,6 +323,7 @@ export function startBlockProfiling(rate: number): void {
     chunkStarted: anchor,
     session,
     pending: new Set(),
+    reoptimize,
     lag: startLagMonitor(
       (stall) => monitor?.chunk.stalls.push(stall),
       () => excludedOwn++,
@@ -344,6 +361,7 @@ function rotate(m: Monitor, restart = true): Promise<void> {
           interval: BLOCK_SAMPLING_INTERVAL_MICROS,
         }),
         m.session.send("Profiler.start"),
+        ...(m.reoptimize ? discardOptimizedCode(m.session.send) : []),
       ]);
       m.chunk = { anchor, stalls: [] };
       m.chunkStarted = anchor;

@@ -41,8 +41,7 @@ export interface TimeProfilerOptions {
   /**
    * Not in `@datadog/pprof`: make V8 recompile hot code when sampling starts
    * (default true), so loops it optimized earlier keep their frames; see
-   * `CpuCaptureOptions` in cpu.ts. False when V8 runs with
-   * `--no-maglev-osr`, which avoids the cause.
+   * `CpuCaptureOptions` in cpu.ts.
    */
   reoptimize?: boolean;
   /** Maps positions; by default Deno's emit cache maps `.ts` files. */

@@ -83,7 +83,7 @@ export interface CpuCaptureOptions {
    * optimized before the capture may have its time booked to its caller.
    * Costs about 11 ms more at start and a re-warm-up of the JIT (5.7% more
    * CPU per request over a capture's first 3 s, 2.8% over 10 s); see
-   * plugins/pprof/README.md. Pass false when V8 runs `--no-maglev-osr`.
+   * plugins/pprof/README.md.
    */
   reoptimize?: boolean;
 }

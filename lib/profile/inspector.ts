@@ -69,9 +69,11 @@ export function postOn<T = Record<string, unknown>>(
  * Deno 2.9.6 (V8 15.0), 1 s profiles from a fresh process's first second,
  * a handler's hot function vanished from 8 of 16 (its time shown on the
  * handler) and the test workload's alpha or beta from 4 of 16; with V8's
- * inlining off, still 4 of 16. With this, 0 of 32. `deno
- * --v8-flags=--no-maglev-osr` avoids the cause at start (Deno ignores V8
- * flags set at run time). Numbers and costs: plugins/pprof/README.md.
+ * inlining off, still 4 of 16. With this, 0 of 32. TurboFan's OSR code is
+ * not announced either, so `--v8-flags=--no-maglev-osr` is no cure: with it
+ * a rarely called function's 300 ms loop was booked to its caller in 2 of
+ * 2 runs (and Deno ignores V8 flags set at run time). Numbers and costs:
+ * plugins/pprof/README.md.
  *
  * Caveat: precise coverage is one isolate-wide mode; a coverage collector
  * running in the same process (`deno test --coverage`) is switched back to
