@@ -53,11 +53,38 @@ export interface Handler {
 /** What a plugin adds to a block's chain: given the rest, its own handler. */
 export type Link = (next: Handler | undefined) => Handler;
 
+/**
+ * The plugin whose handler first wrote each reply (a plugin that passes on
+ * what the rest of the chain wrote leaves the mark alone; one that writes a
+ * message of its own, as *cache* does, marks it): the `plugin` label of
+ * `coredns_dns_responses_total`, which CoreDNS finds from its recorder's
+ * caller.
+ */
+export const writtenBy: WeakMap<Message, string> = new WeakMap();
+
 /** Builds a chain from links in execution order; undefined when there is none. */
 export function chainLinks(links: readonly Link[]): Handler | undefined {
   let next: Handler | undefined;
-  for (let i = links.length - 1; i >= 0; i--) next = links[i]!(next);
+  for (let i = links.length - 1; i >= 0; i--) {
+    next = attributed(links[i]!(next));
+  }
   return next;
+}
+
+/** `handler`, with every reply it writes marked as its own in `writtenBy`. */
+function attributed(handler: Handler): Handler {
+  const name = handler.name;
+  return {
+    name,
+    serveDNS(w, r) {
+      return handler.serveDNS({
+        writeMsg(m) {
+          if (!writtenBy.has(m)) writtenBy.set(m, name);
+          return w.writeMsg(m);
+        },
+      }, r);
+    },
+  };
 }
 
 /** CoreDNS's `plugin.NextOrFailure`. */

@@ -642,7 +642,7 @@ export class Forward implements Handler {
         if (failoverAttempts < proxies.length) continue;
       }
       if (
-        config.nextRcodes.includes(reply.rcode) && this.next instanceof Forward
+        config.nextRcodes.includes(reply.rcode) && this.next?.name === "forward"
       ) return nextOrFailure(this.name, this.next, w, r);
       await w.writeMsg(reply);
       return [RCODE.NOERROR];

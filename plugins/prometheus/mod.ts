@@ -19,6 +19,7 @@ import {
   nextOrFailure,
   qname,
   type ResponseWriter,
+  writtenBy,
 } from "../../lib/dns/handler.ts";
 import {
   counter,
@@ -182,18 +183,6 @@ const MONITORED_TYPES = new Set([
   "ANY",
 ]);
 
-/**
- * The plugin whose code wrote the reply, as CoreDNS finds it from the
- * caller's package: the nearest `plugins/NAME/` frame on the stack.
- */
-function writingPlugin(): string {
-  const stack = new Error().stack ?? "";
-  for (const m of stack.matchAll(/\/plugins\/([a-z0-9_]+)\//g)) {
-    if (m[1] !== "prometheus") return m[1]!;
-  }
-  return "";
-}
-
 /** The metrics handler (CoreDNS's `Metrics.ServeDNS`). */
 export function metricsHandler(
   zones: readonly string[],
@@ -208,7 +197,7 @@ export function metricsHandler(
       const recorder: ResponseWriter = {
         writeMsg(m) {
           written = m;
-          plugin = writingPlugin();
+          plugin = writtenBy.get(m) ?? "";
           return w.writeMsg(m);
         },
       };
