@@ -72,6 +72,8 @@ export interface ForwardConfig {
   /** 0: no limit. */
   maxConcurrent: number;
   tlsServerName: string;
+  /** PEM certificates to trust for tls:// upstreams, besides the system's. */
+  tlsCaCerts: string[];
   nextRcodes: number[];
   failoverRcodes: number[];
 }
@@ -106,6 +108,7 @@ function defaults(): ForwardConfig {
     policy: "random",
     maxConcurrent: 0,
     tlsServerName: "",
+    tlsCaCerts: [],
     nextRcodes: [],
     failoverRcodes: [],
   };
@@ -133,7 +136,7 @@ function parseStanza(
   const to = d.remainingArgs();
   if (to.length === 0) throw d.argErr();
   const toLine = d.line();
-  while (d.nextBlock()) parseProperty(d, f);
+  while (d.nextBlock()) parseProperty(d, f, readFile);
   for (const address of to) {
     try {
       f.to.push(...parseTo(address, readFile));
@@ -203,7 +206,11 @@ function noArgs(d: Dispenser): void {
   if (d.nextArg()) throw d.argErr();
 }
 
-function parseProperty(d: Dispenser, f: ForwardConfig): void {
+function parseProperty(
+  d: Dispenser,
+  f: ForwardConfig,
+  readFile: (path: string) => string,
+): void {
   switch (d.val()) {
     case "except": {
       const names = d.remainingArgs();
@@ -250,6 +257,26 @@ function parseProperty(d: Dispenser, f: ForwardConfig): void {
         throw d.err(`read_timeout must be positive: ${d.val()}`);
       }
       break;
+    case "tls": {
+      const files = d.remainingArgs();
+      if (files.length > 3) throw d.argErr();
+      if (files.length === 2 || files.length === 3) {
+        throw d.err(
+          "client certificates for tls:// upstreams are not available in coredeno: give the CA only (tls CA)",
+        );
+      }
+      if (files.length === 1) {
+        try {
+          f.tlsCaCerts = [readFile(files[0]!)];
+        } catch (error) {
+          const reason = error instanceof Deno.errors.NotFound
+            ? `open ${files[0]}: no such file or directory`
+            : (error as Error).message;
+          throw d.err(`Could not load TLS CA: ${reason}`);
+        }
+      }
+      break;
+    }
     case "tls_servername":
       if (!d.nextArg()) throw d.argErr();
       f.tlsServerName = d.val();
@@ -394,7 +421,14 @@ export class Proxy {
       expireMs: config.expireMs,
       readTimeoutMs: config.readTimeoutMs,
       ...(address.transport === "tls"
-        ? { tls: { serverName: config.tlsServerName || address.host } }
+        ? {
+          tls: {
+            serverName: config.tlsServerName || address.host,
+            ...(config.tlsCaCerts.length > 0
+              ? { caCerts: config.tlsCaCerts }
+              : {}),
+          },
+        }
         : {}),
     });
     const to = this.addr;

@@ -117,6 +117,14 @@ Deno.test("parseForward() rejects bad input naming file and line", async (t) => 
       "Corefile:2 - Error during parsing: invalid port",
     ],
     [
+      "forward . tls://127.0.0.1 {\n  tls /nonexistent/ca.pem\n}",
+      "Corefile:3 - Error during parsing: Could not load TLS CA: open /nonexistent/ca.pem: no such file or directory",
+    ],
+    [
+      "forward . tls://127.0.0.1 {\n  tls cert.pem key.pem\n}",
+      "Corefile:3 - Error during parsing: client certificates for tls:// upstreams are not available",
+    ],
+    [
       "forward . tls://127.0.0.1",
       "Corefile:2 - Error during parsing: tls://127.0.0.1 needs tls_servername",
     ],

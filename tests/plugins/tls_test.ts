@@ -16,6 +16,7 @@ import {
   spawnCoredeno,
   startCoredeno,
   tempFiles,
+  waitFor,
 } from "../_helpers.ts";
 import { dig, digAvailable, queryMessage } from "../dns/_dns.ts";
 
@@ -307,6 +308,60 @@ Deno.test({
       client.close();
       await server.stop();
       server.cleanup();
+      files.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "forward to a tls:// upstream (coredeno's own DNS over TLS) verifies its certificate against the CA given",
+  ignore: !hasDig || !hasOpenssl,
+  async fn() {
+    const files = tempFiles({});
+    await makeCertificates(files.dir);
+    const [dot, good, wrong] = [freePort(), freePort(), freePort()];
+    const upstream = await startCoredeno(
+      `tls://.:${dot} {\n  tls ${files.dir}/server.pem ${files.dir}/server.key\n` +
+        `  hosts {\n    10.0.0.7 secure.example.org\n  }\n}\n`,
+    );
+    const forwarder = await startCoredeno(
+      [[good, "localhost"], [wrong, "wrong.name"]].map(([port, name]) =>
+        `.:${port} {\n  errors\n  forward . tls://127.0.0.1:${dot} {\n    tls ${files.dir}/ca.pem\n` +
+        `    tls_servername ${name}\n    max_fails 0\n  }\n}\n`
+      ).join(""),
+    );
+    try {
+      assert.equal(
+        (await dig(good, "secure.example.org", "A", "+short")).trim(),
+        "10.0.0.7",
+      );
+      assert.equal(
+        (await dig(good, "secure.example.org", "A", "+short", "+tcp")).trim(),
+        "10.0.0.7",
+      );
+      // The name the certificate is not for: the handshake fails, SERVFAIL and a logged error.
+      assert.match(
+        await dig(wrong, "secure.example.org", "A", "+time=6"),
+        /status: SERVFAIL/,
+      );
+      await waitFor(
+        "the error line",
+        () =>
+          /\[ERROR\] plugin\/errors: 2 secure\.example\.org\. A: /.test(
+            forwarder.stdout(),
+          ),
+        5000,
+      );
+      assert.match(
+        forwarder.stdout(),
+        /\[ERROR\] plugin\/errors: 2 secure\.example\.org\. A: .*[Cc]ertificate/,
+      );
+    } finally {
+      await forwarder.stop();
+      forwarder.cleanup();
+      await upstream.stop();
+      upstream.cleanup();
       files.cleanup();
     }
   },
