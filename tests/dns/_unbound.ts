@@ -31,35 +31,50 @@ export interface Unbound {
   stop(): Promise<void>;
 }
 
+/** Debian installs unbound in /usr/sbin, which a user's PATH may lack. */
+const UNBOUND_PATHS = ["unbound", "/usr/sbin/unbound"];
+let unboundPath = "unbound";
+
 /** Whether `unbound` is installed; CI installs it (.ci/run), so there its absence fails. */
 export function unboundAvailable(): boolean {
-  try {
-    new Deno.Command("unbound", {
-      args: ["-h"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    return true;
-  } catch {
-    if (Deno.env.get("CI")) {
-      throw new Error(
-        "unbound is required when CI is set (.ci/run installs it)",
-      );
+  for (const path of UNBOUND_PATHS) {
+    try {
+      new Deno.Command(path, {
+        args: ["-h"],
+        stdout: "null",
+        stderr: "null",
+      }).outputSync();
+      unboundPath = path;
+      return true;
+    } catch {
+      // try the next
     }
-    console.log(
-      "SKIPPED: unbound is not installed; `apt-get install -y unbound` to run the forward/cache tests",
-    );
-    return false;
   }
+  if (Deno.env.get("CI")) {
+    throw new Error(
+      "unbound is required when CI is set (.ci/run installs it)",
+    );
+  }
+  console.log(
+    "SKIPPED: unbound is not installed; `apt-get install -y unbound` to run the forward/cache tests",
+  );
+  return false;
 }
 
 /** Starts unbound on 127.0.0.1 with `data` as local data under the static zone `.`. */
 export async function startUnbound(
-  { data = UNBOUND_DATA, zone = "example.test.", port = freePort() }: {
+  {
+    data = UNBOUND_DATA,
+    zone = "example.test.",
+    port = freePort(),
+    server = [],
+  }: {
     data?: string[];
     zone?: string;
     /** Default: a free one. */
     port?: number;
+    /** More `server:` options, e.g. `tcp-idle-timeout: 200`. */
+    server?: string[];
   } = {},
 ): Promise<Unbound> {
   const conf = [
@@ -78,6 +93,7 @@ export async function startUnbound(
     "  access-control: 127.0.0.0/8 allow",
     '  module-config: "iterator"',
     "  num-threads: 1",
+    ...server.map((line) => `  ${line}`),
     '  local-zone: "." static',
     `  local-zone: "${zone}" static`,
     ...data.map((rr) => `  local-data: '${rr}'`),
@@ -86,7 +102,7 @@ export async function startUnbound(
     "",
   ].join("\n");
   const files = tempFiles({ "unbound.conf": conf });
-  const child = new Deno.Command("unbound", {
+  const child = new Deno.Command(unboundPath, {
     args: ["-d", "-c", `${files.dir}/unbound.conf`],
     cwd: files.dir,
     stdin: "null",

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Dispenser } from "../../lib/corefile/mod.ts";
 import { tokenize } from "../../lib/corefile/lexer.ts";
 import type { DnsRequest, ResponseWriter } from "../../lib/dns/handler.ts";
-import { Upstream } from "../../lib/dns/upstream.ts";
+import { CachedClosedError, Upstream } from "../../lib/dns/upstream.ts";
 import { type Message, RCODE } from "../../lib/dns/wire.ts";
 import { Forward, parseForward, parseTo } from "../../plugins/forward/mod.ts";
 import { freePort, startCoredeno, tempFiles, waitFor } from "../_helpers.ts";
@@ -297,13 +297,67 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 400));
       await upstream.exchange(queryMessage("www.example.test.", "A"), "tcp");
       assert.equal(dials.at(-1), false, "an expired connection is not reused");
-      // A cached connection the upstream closed is replaced, not an error.
+      // Unbound gone: the cached connection is dead and no new one opens.
       await unbound.kill();
       await assert.rejects(
         upstream.exchange(queryMessage("www.example.test.", "A"), "tcp"),
       );
     } finally {
       upstream.stop();
+      await unbound.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "forward: a cached TCP connection the upstream closed is replaced, not an error",
+  ignore: !hasUnbound,
+  async fn() {
+    // unbound closes idle TCP connections after 200 ms.
+    const unbound = await startUnbound({ server: ["tcp-idle-timeout: 200"] });
+    const upstream = new Upstream("127.0.0.1", unbound.port, {
+      expireMs: 10_000,
+    });
+    try {
+      await upstream.exchange(queryMessage("www.example.test.", "A"), "tcp");
+      await new Promise((r) => setTimeout(r, 600));
+      await assert.rejects(
+        upstream.exchange(queryMessage("www.example.test.", "A"), "tcp"),
+        CachedClosedError,
+      );
+    } finally {
+      upstream.stop();
+    }
+    // The forward handler retries on a fresh connection.
+    const [config] = parseForward(dispenser(
+      `forward . 127.0.0.1:${unbound.port} {\n  force_tcp\n}`,
+    ));
+    const f = new Forward(config!);
+    const written: Message[] = [];
+    const w: ResponseWriter = {
+      writeMsg: (m) => {
+        written.push(m);
+        return Promise.resolve();
+      },
+    };
+    const request = (): DnsRequest => ({
+      msg: queryMessage("www.example.test.", "A"),
+      length: 34,
+      proto: "udp",
+      remote: { ip: "127.0.0.1", port: 1 },
+      local: { ip: "127.0.0.1", port: 53 },
+    });
+    try {
+      assert.deepEqual(await f.serveDNS(w, request()), [RCODE.NOERROR]);
+      await new Promise((r) => setTimeout(r, 600));
+      assert.deepEqual(await f.serveDNS(w, request()), [RCODE.NOERROR]);
+      assert.deepEqual(written.map((m) => m.answer[0]?.data), [
+        "192.0.2.1",
+        "192.0.2.1",
+      ]);
+    } finally {
+      f.stop();
       await unbound.stop();
     }
   },
