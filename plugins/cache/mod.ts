@@ -568,7 +568,7 @@ export class Cache implements Handler {
         return Promise.resolve();
       },
     };
-    const result = await this.#refresh(capture, r, key, true);
+    const result = await this.#refresh(capture, r, key, false);
     if (
       reply === undefined || reply.truncated ||
       (reply.rcode !== RCODE.NOERROR && reply.rcode !== RCODE.NXDOMAIN)

@@ -329,3 +329,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test("cache: prefetch refreshes a popular entry before it expires; serve_stale verify asks first, stale only when that fails", async () => {
+  let clock = 1_000_000;
+  let upstreamUp = true;
+  let address = "192.0.2.1";
+  const next = scripted((q) => {
+    if (!upstreamUp) return replyTo(q, RCODE.SERVFAIL);
+    return addressAnswer(address, 100)(q);
+  });
+  const prefetching = new Cache(
+    parseCache(dispenser("cache {\n  prefetch 2 2m 20%\n}"), ["dns://.:53"]),
+  );
+  prefetching.next = next;
+  prefetching.now = () => clock;
+  await ask(prefetching, request("www.example.org.")); // stored, TTL 100
+  clock += 50_000;
+  await ask(prefetching, request("www.example.org.")); // hit 1, 50 s left
+  assert.equal(next.asked.length, 1);
+  address = "192.0.2.2";
+  clock += 35_000; // 15 s left: within 20% of 100
+  const hit = await ask(prefetching, request("www.example.org.")); // hit 2: prefetch
+  assert.equal(
+    hit.answer[0]!.data,
+    "192.0.2.1",
+    "the client gets the entry at hand",
+  );
+  await new Promise((r) => setTimeout(r, 10)); // the background refresh
+  assert.equal(next.asked.length, 2, "refreshed in the background");
+  const fresh = await ask(prefetching, request("www.example.org."));
+  assert.equal(fresh.answer[0]!.data, "192.0.2.2");
+  assert.equal(fresh.answer[0]!.ttl, 100);
+
+  const verifying = new Cache(
+    parseCache(dispenser("cache {\n  serve_stale 1h verify\n}"), [
+      "dns://.:53",
+    ]),
+  );
+  verifying.next = next;
+  verifying.now = () => clock;
+  address = "192.0.2.3";
+  await ask(verifying, request("v.example.org."));
+  clock += 101_000; // expired
+  address = "192.0.2.4";
+  const verified = await ask(verifying, request("v.example.org."));
+  assert.equal(
+    verified.answer[0]!.data,
+    "192.0.2.4",
+    "verify: the refresh answers",
+  );
+  clock += 101_000;
+  upstreamUp = false;
+  const stale = await ask(verifying, request("v.example.org."));
+  assert.equal(stale.rcode, RCODE.NOERROR);
+  assert.equal(stale.answer[0]!.data, "192.0.2.4", "the refresh failed: stale");
+  assert.equal(stale.answer[0]!.ttl, 0);
+});
