@@ -98,7 +98,6 @@ export class Upstream {
     proto: UpstreamProto,
     readTimeoutMs = this.readTimeoutMs,
   ): Promise<Exchanged> {
-    if (this.#stopped) throw new Error("proxy: transport stopped");
     if (this.#tls !== undefined) proto = "tcp";
     const id = query.id;
     const wire = { ...query, id: randomId() };
@@ -109,10 +108,14 @@ export class Upstream {
     return { reply, proto };
   }
 
-  /** Closes every socket; later exchanges fail. */
+  /**
+   * Closes the sockets once the exchanges in flight are done (a reload stops
+   * the old configuration while its last queries may still be waiting for
+   * their replies); nothing is cached from then on.
+   */
   stop(): void {
     this.#stopped = true;
-    this.#closeUdp(new Error("proxy: transport stopped"));
+    if (this.#pending.size === 0) this.#closeUdp(new Error("stopped"));
     for (const idle of this.#idle.splice(0)) closeQuietly(idle.conn);
   }
 
@@ -196,9 +199,13 @@ export class Upstream {
     });
   }
 
-  /** Closes the UDP socket once nothing is in flight for `expire`. */
+  /** Closes the UDP socket once nothing is in flight for `expire` (at once when stopped). */
   #armUdpIdle(): void {
     if (this.#pending.size > 0 || this.#udp === undefined) return;
+    if (this.#stopped) {
+      this.#closeUdp(new Error("stopped"));
+      return;
+    }
     clearTimeout(this.#udpIdle);
     this.#udpIdle = setTimeout(() => {
       if (this.#pending.size === 0) this.#closeUdp(new Error("idle"));
