@@ -684,8 +684,6 @@ export class Forward implements Handler {
     return [RCODE.SERVFAIL, upstreamError ?? new Error("no healthy proxies")];
   }
 
-  start(): void {}
-
   stop(): void {
     for (const proxy of this.proxies) proxy.stop();
   }
