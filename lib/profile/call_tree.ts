@@ -76,7 +76,8 @@ export class FrameTable {
       ? frame.columnNumber + 1
       : 0;
     const scriptId = frame?.scriptId ?? "0";
-    if (!frame || line === 0) hitLine = 0;
+    // Top-level code has no start V8 reports, but its lines still ran.
+    if (!frame) hitLine = 0;
     const key = `${scriptId}:${line}:${column}:${name}:${
       frame ? "" : file
     }:${hitLine}`;
@@ -292,11 +293,11 @@ export function stacksToPprof(
       ) as { file?: string; line?: number };
       if (hit.line && (hit.file || "") === shown.file) line = hit.line;
     }
-    // Functions by script and name (the serializer's key); anonymous ones
-    // by their start.
+    // Functions by script, source file and name (a bundle is one script of
+    // many files, each with its own `stop`); anonymous ones by their start.
     const fnKey = frame.name
-      ? `${frame.scriptId}:${frame.name}`
-      : `${frame.scriptId}:${shown.line}:${shown.column}`;
+      ? `${frame.scriptId}:${shown.file}:${frame.name}`
+      : `${frame.scriptId}:${shown.file}:${shown.line}:${shown.column}`;
     let fn = functionByKey.get(fnKey);
     if (fn === undefined) {
       fn = functions.length + 1;
@@ -314,7 +315,7 @@ export function stacksToPprof(
     }
     // One location per function start and line shown.
     const key =
-      `${frame.scriptId}:${shown.line}:${shown.column}:${shown.name}:${line}`;
+      `${frame.scriptId}:${shown.file}:${shown.line}:${shown.column}:${shown.name}:${line}`;
     let id = locationByKey.get(key);
     if (id === undefined) {
       id = locations.length + 1;
