@@ -161,11 +161,24 @@ Deno.test({
           p.location.some((l) => l.line.some((x) => Number(x.line) > 0)),
           name,
         );
-        if (name === "heap") assert.equal(m.hasLineNumbers, true);
         if (name !== "heap" && !name.startsWith("profile")) {
           assert.equal(m.hasLineNumbers, false, name);
         }
       }
+
+      // The flag's true side, whatever an idle process has sampled so far:
+      // serving heap profiles allocates, so a sample with lines soon appears.
+      await waitFor("a heap sample with a line", async () => {
+        const response = await fetch(`${base}/heap`);
+        const p = Profile.decode(
+          gunzipSync(new Uint8Array(await response.arrayBuffer())),
+        );
+        const withLine = p.location.some((l) =>
+          l.line.some((x) => Number(x.line) > 0)
+        );
+        if (withLine) assert.equal(p.mapping[0]!.hasLineNumbers, true);
+        return withLine;
+      }, 20_000);
 
       await t.step(
         "go tool pprof -top: File and Build ID, no 'Main binary filename not available'",
