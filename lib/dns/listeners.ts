@@ -230,11 +230,23 @@ function bindNodeUdp(hostname: string, port: number): Promise<UdpSocket> {
 }
 
 async function accept(entry: Entry): Promise<void> {
+  await acceptStreams(entry.tcp, entry.conns, () => entry.holders.at(-1));
+}
+
+/**
+ * Accepts connections on `listener` (plain TCP, or TLS) until it closes and
+ * serves each with `serveStream`, keeping it in `conns` while it is open.
+ */
+export async function acceptStreams(
+  listener: AsyncIterable<Deno.Conn<Deno.NetAddr> | Deno.TlsConn>,
+  conns: Set<Deno.Conn<Deno.NetAddr> | Deno.TlsConn>,
+  current: () => DnsServer | undefined,
+): Promise<void> {
   try {
-    for await (const conn of entry.tcp) {
-      entry.conns.add(conn);
-      void serveConn(entry, conn).finally(() => {
-        entry.conns.delete(conn);
+    for await (const conn of listener) {
+      conns.add(conn);
+      void serveStream(conn, current).finally(() => {
+        conns.delete(conn);
         try {
           conn.close();
         } catch { /* already closed */ }
@@ -243,8 +255,22 @@ async function accept(entry: Entry): Promise<void> {
   } catch { /* the listener closed */ }
 }
 
-/** Length-prefixed queries, one at a time per connection, as miekg/dns serves them. */
-async function serveConn(entry: Entry, conn: Deno.TcpConn): Promise<void> {
+/**
+ * Length-prefixed queries, one at a time per connection, as miekg/dns serves
+ * them (DNS over TCP and over TLS alike), answered by the server `current`
+ * names at each query.
+ */
+export async function serveStream(
+  conn: Deno.Conn<Deno.NetAddr> | Deno.TlsConn,
+  current: () => DnsServer | undefined,
+): Promise<void> {
+  if ("handshake" in conn) {
+    try {
+      await conn.handshake();
+    } catch {
+      return; // not a TLS client, or it went away: nothing to answer
+    }
+  }
   const remote: Endpoint = {
     ip: unmap(conn.remoteAddr.hostname),
     port: conn.remoteAddr.port,
@@ -259,7 +285,7 @@ async function serveConn(entry: Entry, conn: Deno.TcpConn): Promise<void> {
     const query = await reader.next(timeout);
     if (query === undefined) return;
     timeout = TCP_IDLE_TIMEOUT_MS;
-    const server = entry.holders.at(-1);
+    const server = current();
     if (server === undefined) return;
     await server.serve(query, {
       proto: "tcp",

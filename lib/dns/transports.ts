@@ -17,9 +17,9 @@ import { listenError } from "../net/listen_error.ts";
 import { type Shared, SharedSockets } from "../net/shared_sockets.ts";
 import type { Endpoint } from "./handler.ts";
 import {
+  acceptStreams,
   acquireDnsListener,
   type DnsListener,
-  FrameReader,
   unmap,
 } from "./listeners.ts";
 import { counter } from "./metrics.ts";
@@ -154,10 +154,6 @@ const tlsEntries = new SharedSockets<TlsEntry, DnsServer>(async (entry) => {
   await entry.accepting;
 });
 
-/** miekg/dns's read timeouts, as for plain TCP. */
-const READ_TIMEOUT_MS = 3000;
-const IDLE_TIMEOUT_MS = 10000;
-
 function listenTls(group: TransportGroup, cert: TlsCertificate): TlsEntry {
   let listener: Deno.TlsListener;
   try {
@@ -182,59 +178,12 @@ function listenTls(group: TransportGroup, cert: TlsCertificate): TlsEntry {
     holders: [],
     accepting: Promise.resolve(),
   };
-  entry.accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        entry.conns.add(conn);
-        void serveTlsConn(entry, conn).finally(() => {
-          entry.conns.delete(conn);
-          try {
-            conn.close();
-          } catch { /* already closed */ }
-        });
-      }
-    } catch { /* the listener closed */ }
-  })();
+  entry.accepting = acceptStreams(
+    listener,
+    entry.conns,
+    () => entry.holders.at(-1),
+  );
   return entry;
-}
-
-async function serveTlsConn(entry: TlsEntry, conn: Deno.TlsConn) {
-  const remote: Endpoint = {
-    ip: unmap(conn.remoteAddr.hostname),
-    port: conn.remoteAddr.port,
-  };
-  const local: Endpoint = {
-    ip: unmap(conn.localAddr.hostname),
-    port: conn.localAddr.port,
-  };
-  try {
-    await conn.handshake();
-  } catch {
-    return; // not a TLS client, or it went away: nothing to answer
-  }
-  const reader = new FrameReader(conn);
-  let timeout = READ_TIMEOUT_MS;
-  for (;;) {
-    const query = await reader.next(timeout);
-    if (query === undefined) return;
-    timeout = IDLE_TIMEOUT_MS;
-    const server = entry.holders.at(-1);
-    if (server === undefined) return;
-    await server.serve(query, {
-      proto: "tcp",
-      remote,
-      local,
-      async send(reply) {
-        const framed = new Uint8Array(reply.length + 2);
-        new DataView(framed.buffer).setUint16(0, reply.length);
-        framed.set(reply, 2);
-        let written = 0;
-        while (written < framed.length) {
-          written += await conn.write(framed.subarray(written));
-        }
-      },
-    });
-  }
 }
 
 // --- DNS over HTTPS.
