@@ -92,6 +92,33 @@ const RCODE_NAMES: Record<number, string> = {
 
 export const OPCODE = { QUERY: 0, IQUERY: 1, STATUS: 2, NOTIFY: 4, UPDATE: 5 };
 
+/** A query for `question` with miekg/dns's defaults: RD set, all else clear. */
+export function newQuery(
+  question: Question,
+  { id = 0, recursionDesired = true }: {
+    id?: number;
+    recursionDesired?: boolean;
+  } = {},
+): Message {
+  return {
+    id,
+    response: false,
+    opcode: OPCODE.QUERY,
+    authoritative: false,
+    truncated: false,
+    recursionDesired,
+    recursionAvailable: false,
+    zero: false,
+    authenticatedData: false,
+    checkingDisabled: false,
+    rcode: 0,
+    question: [question],
+    answer: [],
+    ns: [],
+    extra: [],
+  };
+}
+
 /** The smallest buffer a UDP client is assumed to have (RFC 1035). */
 export const MIN_MSG_SIZE = 512;
 /** The largest DNS message (TCP). */

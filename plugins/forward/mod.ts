@@ -29,7 +29,7 @@ import {
 } from "../../lib/dns/upstream.ts";
 import {
   type Message,
-  OPCODE,
+  newQuery,
   RCODE,
   rcodeName,
   replyTo,
@@ -455,11 +455,10 @@ export class Proxy {
 
   /** One health check: `DOMAIN IN NS` answered at all counts as healthy. */
   async check(): Promise<boolean> {
-    const query: Message = {
-      ...emptyMessage(),
-      recursionDesired: this.config.hcRecursionDesired,
-      question: [{ name: this.config.hcDomain, type: "NS", class: "IN" }],
-    };
+    const query = newQuery(
+      { name: this.config.hcDomain, type: "NS", class: "IN" },
+      { recursionDesired: this.config.hcRecursionDesired },
+    );
     try {
       await this.upstream.exchange(
         query,
@@ -508,26 +507,6 @@ export class Proxy {
     clearTimeout(this.#timer);
     this.upstream.stop();
   }
-}
-
-function emptyMessage(): Message {
-  return {
-    id: 0,
-    response: false,
-    opcode: OPCODE.QUERY,
-    authoritative: false,
-    truncated: false,
-    recursionDesired: true,
-    recursionAvailable: false,
-    zero: false,
-    authenticatedData: false,
-    checkingDisabled: false,
-    rcode: 0,
-    question: [],
-    answer: [],
-    ns: [],
-    extra: [],
-  };
 }
 
 /** The order to try the upstreams in (CoreDNS's `Policy.List`). */

@@ -19,7 +19,7 @@ import {
 } from "../../lib/dns/handler.ts";
 import { isSubDomain, normalizeZones } from "../../lib/dns/names.ts";
 import { Upstream } from "../../lib/dns/upstream.ts";
-import { OPCODE } from "../../lib/dns/wire.ts";
+import { newQuery } from "../../lib/dns/wire.ts";
 import { logSink } from "../../lib/log.ts";
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller, Plugin } from "../../lib/server/plugin.ts";
@@ -96,23 +96,10 @@ export class Loop implements Handler {
         performance.now() < deadline && !signal.aborted && !this.disabled
       ) {
         try {
-          await upstream.exchange({
-            id: 0,
-            response: false,
-            opcode: OPCODE.QUERY,
-            authoritative: false,
-            truncated: false,
-            recursionDesired: true,
-            recursionAvailable: false,
-            zero: false,
-            authenticatedData: false,
-            checkingDisabled: false,
-            rcode: 0,
-            question: [{ name: this.qname, type: "HINFO", class: "IN" }],
-            answer: [],
-            ns: [],
-            extra: [],
-          }, "udp");
+          await upstream.exchange(
+            newQuery({ name: this.qname, type: "HINFO", class: "IN" }),
+            "udp",
+          );
           break;
         } catch {
           this.seen = 0;

@@ -6,7 +6,7 @@ import {
   type Edns,
   encodeMessage,
   type Message,
-  OPCODE,
+  newQuery,
 } from "../../lib/dns/wire.ts";
 
 export interface Exchanged {
@@ -139,23 +139,7 @@ export function queryMessage(
     klass?: string;
   } = {},
 ): Message {
-  const m: Message = {
-    id,
-    response: false,
-    opcode: OPCODE.QUERY,
-    authoritative: false,
-    truncated: false,
-    recursionDesired,
-    recursionAvailable: false,
-    zero: false,
-    authenticatedData: false,
-    checkingDisabled: false,
-    rcode: 0,
-    question: [{ name, type, class: klass }],
-    answer: [],
-    ns: [],
-    extra: [],
-  };
+  const m = newQuery({ name, type, class: klass }, { id, recursionDesired });
   if (edns !== undefined) m.edns = edns;
   return m;
 }
