@@ -14,7 +14,7 @@
 import { parseArgs } from "node:util";
 import { prepareTools } from "./setup.ts";
 import { jsonLine, type Result, stopAll, table } from "./harness.ts";
-import { type Config, SUITES } from "./suites.ts";
+import { type Config, SUITES } from "./suites/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -1,0 +1,192 @@
+/**
+ * What the bench's suites share: the run's configuration, the suite shape,
+ * the coredeno processes they start (the HTTP app, `main.ts -conf`) and the
+ * HTTP load and profiling windows.
+ */
+
+import {
+  type Arm,
+  type Child,
+  freePort,
+  measure,
+  type Result,
+  run,
+  spawn,
+} from "../harness.ts";
+import { type Need, REPO, type Tools } from "../setup.ts";
+
+export interface Config {
+  quick: boolean;
+  rounds: number;
+  seconds: number;
+  tools: Tools;
+  log(text: string): void;
+}
+
+export interface Suite {
+  ids: string[];
+  title: string;
+  needs: Need[];
+  run(c: Config): Promise<Result[]>;
+}
+
+export const CONFIG = `${REPO}deno.json`;
+export const MAIN = `${REPO}main.ts`;
+export const FIXTURES = `${REPO}bench/fixtures`;
+/** What `deno task start` grants coredeno. */
+export const START_PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys",
+];
+export const HTTP_CONNECTIONS = 16;
+
+/** A first second of load (JIT, connections), skipped by --quick. */
+export async function warmUp(
+  c: Config,
+  load: (seconds: number) => Promise<number>,
+) {
+  if (!c.quick) await load(1);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function skipped(ids: string[], name: string, note: string): Result[] {
+  return ids.map((id) => ({ id, name, unit: "", note }));
+}
+
+/** The coredeno HTTP workload (bench/fixtures/app.ts). */
+export async function startApp(options: {
+  pprof?: boolean;
+  pprofBody?: string;
+  retainMb?: number;
+  v8Flags?: string;
+}): Promise<{ child: Child; app: string; pprof?: string }> {
+  const appPort = freePort();
+  const pprofPort = options.pprof ? freePort() : undefined;
+  const child = spawn(Deno.execPath(), [
+    "run",
+    "--config",
+    CONFIG,
+    ...START_PERMISSIONS,
+    ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+    `${FIXTURES}/app.ts`,
+    "--app-port",
+    String(appPort),
+    ...(pprofPort ? ["--pprof-port", String(pprofPort)] : []),
+    ...(options.pprofBody ? ["--pprof-body", options.pprofBody] : []),
+    ...(options.retainMb ? ["--retain-mb", String(options.retainMb)] : []),
+  ], { env: { NO_COLOR: "1" } });
+  await child.waitFor("ready", 120_000);
+  return {
+    child,
+    app: `http://127.0.0.1:${appPort}/`,
+    ...(pprofPort ? { pprof: `http://127.0.0.1:${pprofPort}` } : {}),
+  };
+}
+
+/** Completed requests against `url` in `seconds`, from a separate process. */
+export async function httpLoad(
+  c: Config,
+  url: string,
+  seconds: number,
+): Promise<number> {
+  if (c.tools.loader === "wrk") {
+    const out = await run("wrk", [
+      "-t1",
+      `-c${HTTP_CONNECTIONS}`,
+      `-d${Math.max(1, Math.round(seconds))}s`,
+      url,
+    ], { timeoutMs: seconds * 1000 + 30_000 });
+    const ops = /(\d+) requests in/.exec(out)?.[1];
+    if (ops === undefined) throw new Error(`unexpected wrk output:\n${out}`);
+    const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
+    return Number(ops) - Number(errors ?? 0);
+  }
+  const out = await run(Deno.execPath(), [
+    "run",
+    "--allow-net=127.0.0.1",
+    `${FIXTURES}/load.ts`,
+    url,
+    String(seconds),
+    "8",
+  ], { timeoutMs: seconds * 1000 + 30_000 });
+  return (JSON.parse(out) as { ops: number }).ops;
+}
+
+/** An "off" window: load only. */
+export function plainArm(
+  c: Config,
+  name: string,
+  pid: number,
+  url: string,
+): Arm {
+  return {
+    name,
+    window: (s) => measure(pid, () => httpLoad(c, url, s)),
+  };
+}
+
+/**
+ * An "on" window for coredeno: a CPU profile request held open around the
+ * load (the client leaves when the window ends, which stops the profile).
+ * The profiler's start and its final build are outside the window: P3
+ * measures the build.
+ */
+export function profilingArm(
+  name: string,
+  pid: number,
+  pprof: string,
+  load: (seconds: number) => Promise<number>,
+): Arm {
+  return {
+    name,
+    async window(s) {
+      const abort = new AbortController();
+      const seconds = Math.ceil(s) + 5;
+      const profile = fetch(`${pprof}/debug/pprof/profile?seconds=${seconds}`, {
+        signal: abort.signal,
+      }).then((r) => r.arrayBuffer()).catch(() => {});
+      await sleep(100);
+      const w = await measure(pid, () => load(s));
+      abort.abort();
+      await profile;
+      await sleep(200); // the server builds the profile it was asked for
+      return w;
+    },
+  };
+}
+
+/** Checks that a CPU profile can be taken (a 1 s one), so "on" is really on. */
+export async function checkProfile(pprof: string): Promise<void> {
+  const r = await fetch(`${pprof}/debug/pprof/profile?seconds=1`);
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  if (r.status !== 200 || bytes[0] !== 0x1f) {
+    throw new Error(`profile endpoint answered ${r.status}`);
+  }
+}
+
+/** A coredeno process as users run it (`main.ts -conf`), DNS + pprof. */
+export function startCoredeno(dnsPort: number, pprofPort: number): Child {
+  const dir = Deno.makeTempDirSync({ prefix: "coredeno-bench-" });
+  Deno.writeTextFileSync(
+    `${dir}/Corefile`,
+    `.:${dnsPort} {\n    whoami\n    pprof 127.0.0.1:${pprofPort}\n}\n`,
+  );
+  const child = spawn(Deno.execPath(), [
+    "run",
+    "--config",
+    CONFIG,
+    ...START_PERMISSIONS,
+    MAIN,
+    "-conf",
+    `${dir}/Corefile`,
+  ], { cwd: dir, env: { NO_COLOR: "1" } });
+  const stop = child.stop;
+  child.stop = async () => {
+    await stop();
+    await Deno.remove(dir, { recursive: true });
+  };
+  return child;
+}
