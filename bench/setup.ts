@@ -1,7 +1,7 @@
 /**
  * What the bench needs from outside the repo, installed when missing:
- * Debian's `wrk`, `dnsperf`, `golang-go` and `golang-github-miekg-dns-dev`
- * (apt-get, as root), and `@datadog/pprof` from npm into `.cache/bench/`.
+ * Debian's `wrk`, `dnsperf`, `unbound`, `golang-go` and
+ * `golang-github-miekg-dns-dev` (apt-get, as root), and `@datadog/pprof` from npm into `.cache/bench/`.
  * Anything that cannot be had is reported, and the metrics that need it are
  * marked as skipped instead of failing the run.
  */
@@ -19,6 +19,8 @@ export interface Tools {
   /** HTTP load generator for the CPU-per-request metrics. */
   loader: "wrk" | "deno";
   dnsperf: boolean;
+  /** The `unbound` binary (Debian puts it in /usr/sbin, which PATH may lack). */
+  unbound?: string;
   /** The Go whoami server binary on miekg/dns, when it could be built. */
   goWhoami?: string;
   /** Node 20's version, when `node` is a Node 20. */
@@ -30,12 +32,14 @@ export interface Tools {
 }
 
 /** Needs a suite can declare. */
-export type Need = "http-load" | "dnsperf" | "go" | "node";
+export type Need = "http-load" | "dnsperf" | "unbound" | "go" | "node";
 
 function isRoot(): boolean {
+  // Deno asks for --allow-all to read /proc/self/status; `id` needs --allow-run.
   try {
-    const status = Deno.readTextFileSync("/proc/self/status");
-    return /^Uid:\s+0\s/m.test(status);
+    const out = new Deno.Command("id", { args: ["-u"], stderr: "null" })
+      .outputSync();
+    return new TextDecoder().decode(out.stdout).trim() === "0";
   } catch {
     return false;
   }
@@ -62,6 +66,7 @@ export async function prepareTools(options: {
   const apt: string[] = [];
   if (wantWrk && !has("wrk")) apt.push("wrk");
   if (need.has("dnsperf") && !has("dnsperf")) apt.push("dnsperf");
+  if (need.has("unbound") && !unboundPath()) apt.push("unbound");
   if (need.has("go")) {
     if (!has("go")) apt.push("golang-go");
     if (!exists(MIEKG_DIR)) apt.push("golang-github-miekg-dns-dev");
@@ -88,6 +93,14 @@ export async function prepareTools(options: {
   if (need.has("dnsperf") && !tools.dnsperf) {
     missing.set("dnsperf", "dnsperf not installed (apt-get install dnsperf)");
   }
+  if (need.has("unbound")) {
+    const path = unboundPath();
+    if (path) tools.unbound = path;
+    else {missing.set(
+        "unbound",
+        "unbound not installed (apt-get install unbound)",
+      );}
+  }
   if (need.has("go")) {
     if (!has("go") || !exists(MIEKG_DIR)) {
       missing.set(
@@ -107,6 +120,18 @@ export async function prepareTools(options: {
   }
   for (const why of missing.values()) log(`note: ${why}`);
   return tools;
+}
+
+function unboundPath(): string | undefined {
+  return ["unbound", "/usr/sbin/unbound"].find((path) => {
+    try {
+      new Deno.Command(path, { args: ["-h"], stdout: "null", stderr: "null" })
+        .outputSync();
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 async function aptInstall(

@@ -169,11 +169,15 @@ export async function checkProfile(pprof: string): Promise<void> {
 
 /** A coredeno process as users run it (`main.ts -conf`), DNS + pprof. */
 export function startCoredeno(dnsPort: number, pprofPort: number): Child {
-  const dir = Deno.makeTempDirSync({ prefix: "coredeno-bench-" });
-  Deno.writeTextFileSync(
-    `${dir}/Corefile`,
+  return startCorefile(
     `.:${dnsPort} {\n    whoami\n    pprof 127.0.0.1:${pprofPort}\n}\n`,
   );
+}
+
+/** `main.ts -conf` on a Corefile with this text, in a directory of its own. */
+export function startCorefile(corefile: string): Child {
+  const dir = Deno.makeTempDirSync({ prefix: "coredeno-bench-" });
+  Deno.writeTextFileSync(`${dir}/Corefile`, corefile);
   const child = spawn(Deno.execPath(), [
     "run",
     "--config",
