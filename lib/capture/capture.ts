@@ -5,7 +5,8 @@
  */
 
 import { gunzipSync } from "node:zlib";
-import { Profile } from "../deps.ts";
+import type { Profile } from "../deps.ts";
+import { decodeProfile } from "../profile/pprof.ts";
 import { message } from "../errors.ts";
 import { formatSummary, summarize } from "./summary.ts";
 
@@ -138,7 +139,7 @@ export async function capture(options: CaptureOptions, io: Io): Promise<void> {
     const events = validateTrace(body);
     report(`Trace: ${events} events\n`);
   } else {
-    const profile = decodeProfile(body);
+    const profile = readProfile(body);
     if (options.top > 0) report(formatSummary(summarize(profile, options.top)));
   }
   try {
@@ -166,21 +167,15 @@ function serverError(response: Response, body: Uint8Array): string {
   return goError && text ? `${status} - ${text}` : status;
 }
 
-function decodeProfile(body: Uint8Array): Profile {
+/** The profile in `body`, or exit 4 saying why it is not one. */
+function readProfile(body: Uint8Array): Profile {
+  if (body.length === 0) {
+    throw new CaptureError("not a pprof profile: empty input", EXIT.invalid);
+  }
   try {
-    const raw = body[0] === 0x1f && body[1] === 0x8b ? gunzipSync(body) : body;
-    if (raw.length === 0) throw new Error("empty input");
-    const profile = Profile.decode(raw);
-    if (profile.sampleType.length === 0) throw new Error("no sample types");
-    if (profile.stringTable.strings[0] !== "") {
-      throw new Error("string_table[0] must be ''");
-    }
-    return profile;
+    return decodeProfile(body);
   } catch (error) {
-    throw new CaptureError(
-      `not a pprof profile: ${message(error)}`,
-      EXIT.invalid,
-    );
+    throw new CaptureError(message(error), EXIT.invalid);
   }
 }
 

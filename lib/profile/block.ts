@@ -39,37 +39,41 @@
  * all, whatever the rate.
  */
 
-import { Session } from "node:inspector";
 import type { Profile } from "../deps.ts";
 import { pluginLogger } from "../log.ts";
-import { FrameTable, stacksToPprof } from "./call_tree.ts";
+import { FrameTable, stacksToPprof, vmStateName } from "./call_tree.ts";
+import {
+  asOwnPause,
+  BLOCK_CHUNK_MS,
+  BLOCK_FLOOR_MS,
+  BLOCK_TICK_MS,
+  inOwnPause,
+  privateSession,
+  type Stall,
+  startLagMonitor,
+} from "./stalls.ts";
 import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
-import { discardOptimizedCode, postOn } from "./inspector.ts";
+import { discardOptimizedCode } from "./inspector.ts";
 import {
   addComment,
   fillFilenames,
+  NATIVE_FILE,
+  NATIVE_FRAME,
   nowNanos,
   setSampleTypes,
 } from "./pprof.ts";
 import { prepareSourceMaps } from "./sourcemap.ts";
 
-/** The lag monitor's tick. */
-export const BLOCK_TICK_MS = 5;
-/** The shortest stall the monitor reports (about two ticks). */
-export const BLOCK_FLOOR_MS = 10;
 /**
  * CPU sampling interval while block profiling runs: a stall at the floor
- * still gets about five samples. At 1 ms block profiling cost 1.050 CPU per
- * request in bench P5, at 2 ms 1.021 (same run conditions), with the
- * blocker's share and delay unchanged in tests/pprof/block_test.ts.
+ * still gets about five samples, at half the cost of 1 ms (bench P5; the
+ * README has the figures).
  */
-export const BLOCK_SAMPLING_INTERVAL_MICROS = 2000;
-/** The profiler is restarted this often, to bound each `Profiler.stop` pause. */
-export const BLOCK_CHUNK_MS = 10_000;
+export { BLOCK_CHUNK_MS, BLOCK_FLOOR_MS, BLOCK_TICK_MS };
+export { noteProfilerPause } from "./stalls.ts";
 
-/** Frame for stall time no JavaScript sample accounts for. */
-export const BLOCK_NATIVE_FRAME = "[native: Deno runtime/non-JS]";
-const NATIVE_FILE = "[deno]";
+export const BLOCK_SAMPLING_INTERVAL_MICROS = 2000;
+
 /** Frame for stall time spent in the profiler itself (outside noted pauses). */
 export const BLOCK_PROFILER_FRAME = "[profiler: coredeno's own work]";
 const PROFILER_FILE = "[coredeno]";
@@ -81,124 +85,6 @@ const OWN_CODE = [
 
 /** A failing inspector has no request to answer in the background: it is logged. */
 const log = pluginLogger("pprof");
-
-// ---------------------------------------------------------------------------
-// Our own pauses.
-
-interface Span {
-  /** performance.now() ms */
-  start: number;
-  end: number;
-}
-
-const pauses: Span[] = [];
-
-/**
- * Records that this package held the event loop from `start` to `end`
- * (`performance.now()` ms), so the block profile does not book it to the
- * application. Cheap; a no-op when no stall detector runs.
- */
-export function noteProfilerPause(start: number, end: number): void {
-  if (lagMonitors === 0) return;
-  if (end - start < 0.5) return;
-  pauses.push({ start, end });
-  const horizon = end - 2 * BLOCK_CHUNK_MS - 60_000;
-  while (pauses.length > 0 && pauses[0]!.end < horizon) pauses.shift();
-}
-
-/** Whether perf time `t` (ms) is inside one of our own pauses. */
-function inOwnPause(t: number): boolean {
-  return pauses.some((p) => t >= p.start && t <= p.end);
-}
-
-/** How much of [start, end] our own pauses cover, ms. */
-export function ownPauseOverlap(start: number, end: number): number {
-  let covered = 0;
-  for (const p of pauses) {
-    const s = Math.max(start, p.start);
-    const e = Math.min(end, p.end);
-    if (e > s) covered += e - s;
-  }
-  return Math.min(covered, end - start);
-}
-
-/** Runs `fn` (synchronous) and notes its duration as our own pause. */
-export function asOwnPause<T>(fn: () => T): T {
-  const t0 = performance.now();
-  try {
-    return fn();
-  } finally {
-    noteProfilerPause(t0, performance.now());
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Stall windows, shared with trace.ts.
-
-/** One detected stall: the loop was late by `lagMs`; window in perf ms. */
-export interface Stall extends Span {
-  lagMs: number;
-}
-
-/** Lag monitors running now (block profiling, trace captures). */
-let lagMonitors = 0;
-
-/**
- * A lag monitor: calls `onStall` for every tick at least `floorMs` late,
- * with our own pauses subtracted. Returns the stop function and a `check`
- * that measures up to now (used before our own pauses).
- */
-export function startLagMonitor(
-  onStall: (stall: Stall) => void,
-  onOwnPause: () => void = () => {},
-  floorMs = BLOCK_FLOOR_MS,
-): { stop(): void; check(): void; reset(): void } {
-  let last = performance.now();
-  const check = () => {
-    const now = performance.now();
-    const window = now - last;
-    last = now;
-    const late = window - BLOCK_TICK_MS;
-    if (late < floorMs) return;
-    const lag = late - ownPauseOverlap(now - window, now);
-    if (lag >= floorMs) onStall({ start: now - window, end: now, lagMs: lag });
-    else onOwnPause();
-  };
-  const timer = setInterval(check, BLOCK_TICK_MS);
-  Deno.unrefTimer(timer);
-  lagMonitors++;
-  let stopped = false;
-  return {
-    stop: () => {
-      if (stopped) return;
-      stopped = true;
-      lagMonitors--;
-      clearInterval(timer);
-    },
-    check,
-    reset: () => {
-      last = performance.now();
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------
-// A private inspector session: V8 runs several CPU profiles at once, one per
-// session, so this one does not take the `/debug/pprof/profile` lock.
-
-/** Opens a session of its own, with a `post` that keeps the loop alive. */
-export function privateSession(): {
-  post<T>(method: string, params?: Record<string, unknown>): Promise<T>;
-  /** Dispatches now (Deno runs commands synchronously); answer later. */
-  send<T>(method: string, params?: Record<string, unknown>): Promise<T>;
-  close(): void;
-} {
-  const session = new Session();
-  session.connect();
-  const send = <T>(method: string, params: Record<string, unknown> = {}) =>
-    postOn<T>(session, method, params);
-  return { post: send, send, close: () => session.disconnect() };
-}
 
 // ---------------------------------------------------------------------------
 // Cumulative records.
@@ -473,7 +359,7 @@ function attribute(m: Monitor, chunk: Chunk, profile: CdpCpuProfile) {
     recordedStalls++;
     if (hits === 0) {
       record(
-        [syntheticFrame(BLOCK_NATIVE_FRAME)],
+        [syntheticFrame(NATIVE_FRAME)],
         0,
         weight,
         delayNanos * weight,
@@ -587,12 +473,10 @@ function addFrame(
   depth: number,
   line: number,
 ): number {
-  let name = f.functionName;
-  if (depth === 0) {
-    if (name === "(program)") name = "[program]";
-    else if (name === "(garbage collector)") name = "[gc]";
-  }
-  if (name === BLOCK_NATIVE_FRAME) {
+  const name = depth === 0
+    ? vmStateName(f.functionName, "cpu")
+    : f.functionName;
+  if (name === NATIVE_FRAME) {
     return table.add(name, undefined, NATIVE_FILE);
   }
   if (name === BLOCK_PROFILER_FRAME) {

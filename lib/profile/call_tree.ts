@@ -207,7 +207,14 @@ function styledName(
   style: TopLevelStyle,
 ): string {
   const name = node.callFrame.functionName;
-  if (!topLevel) return name;
+  return topLevel ? vmStateName(name, style) : name;
+}
+
+/**
+ * V8's top-level VM states as a profile of `style` shows them: `[gc]` and
+ * `[program]` in CPU style; other names as they are.
+ */
+export function vmStateName(name: string, style: TopLevelStyle): string {
   if (name === "(garbage collector)") {
     return style === "cpu" ? "[gc]" : GC_NAME;
   }

@@ -21,7 +21,7 @@
 import { abortableSleep } from "./sleep.ts";
 import process from "node:process";
 import type { Profile } from "../deps.ts";
-import { asOwnPause } from "./block.ts";
+import { asOwnPause } from "./stalls.ts";
 import { readCallTree, stacksToPprof } from "./call_tree.ts";
 import type { CdpCpuProfile } from "./inspector.ts";
 import { discardOptimizedCode, post } from "./inspector.ts";
@@ -29,6 +29,8 @@ import {
   addComment,
   addSyntheticSample,
   fillFilenames,
+  NATIVE_FILE,
+  NATIVE_FRAME,
   nowNanos,
   setSampleTypes,
 } from "./pprof.ts";
@@ -46,10 +48,6 @@ export class CpuProfilerBusyError extends Error {
 export const DEFAULT_INTERVAL_MICROS = 10_000;
 /** Finer sampling costs 6–40% of throughput (feasibility.md §4): refused. */
 export const MIN_INTERVAL_MICROS = 1_000;
-
-/** The frame carrying process CPU that no JavaScript sample accounts for. */
-export const NON_JS_FRAME = "[native: Deno runtime/non-JS]";
-export const NON_JS_FILE = "[deno]";
 
 let busy = false;
 
@@ -220,7 +218,7 @@ export async function cpuProfileToPprof(
   const nonJsNanos = Math.round(raw.processCpuMicros * 1000 - jsNanos);
   if (nonJsNanos > 0) {
     // The samples its CPU time stands for, so -sample_index=samples shows it.
-    addSyntheticSample(p, NON_JS_FRAME, NON_JS_FILE, [
+    addSyntheticSample(p, NATIVE_FRAME, NATIVE_FILE, [
       periodNanos > 0 ? Math.round(nonJsNanos / periodNanos) : 0,
       nonJsNanos,
     ]);
@@ -230,7 +228,7 @@ export async function cpuProfileToPprof(
     p,
     `coredeno: V8 CPU profile, requested interval ${raw.intervalMicros}us, effective ${
       (periodNanos / 1000).toFixed(1)
-    }us; ${NON_JS_FRAME} = process CPU (all threads) not seen by JavaScript samples`,
+    }us; ${NATIVE_FRAME} = process CPU (all threads) not seen by JavaScript samples`,
   );
   if (!options.mapper) {
     for (const line of maps.unmapped) {
@@ -292,7 +290,7 @@ export async function wallProfileToPprof(
     const jsNanos = (tree.total - tree.idle) * effectiveNanos;
     const nonJs = Math.round(raw.processCpuMicros * 1000 - jsNanos);
     if (nonJs > 0) {
-      addSyntheticSample(p, "Non JS threads activity", NON_JS_FILE, [
+      addSyntheticSample(p, "Non JS threads activity", NATIVE_FILE, [
         0,
         0,
         nonJs,

@@ -4,6 +4,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 import {
   Function as PprofFunction,
   Line,
@@ -13,6 +14,7 @@ import {
   Sample,
   ValueType,
 } from "../deps.ts";
+import { message } from "../errors.ts";
 import { VERSION } from "../version.ts";
 
 export type Numeric = number | bigint;
@@ -65,6 +67,11 @@ export function addComment(p: Profile, text: string): void {
 
 /** Functions V8 reports without a script (builtins, GC, VM states). */
 export const V8_FILE = "[v8]";
+
+/** The frame for process CPU (or stall time) that no JavaScript sample accounts for. */
+export const NATIVE_FRAME = "[native: Deno runtime/non-JS]";
+/** Its pseudo-file: Deno's runtime, not a script. */
+export const NATIVE_FILE = "[deno]";
 
 /** A bracketed pseudo-file such as `[v8]` or `[deno]`, with no path under it. */
 const PSEUDO_FILE = /^\[[^\]/]*\]$/;
@@ -209,4 +216,33 @@ export function withMainMapping(
 /** Wall-clock time now, in Unix nanoseconds. */
 export function nowNanos(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1e6);
+}
+
+/** Decompressed profiles larger than this are refused (a gzip bomb guard). */
+export const MAX_PROFILE_BYTES = 256 * 2 ** 20;
+
+/** Decodes gzipped or raw pprof bytes; throws a readable error when they are not a profile. */
+export function decodeProfile(bytes: Uint8Array): Profile {
+  let raw = bytes;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      raw = gunzipSync(bytes, { maxOutputLength: MAX_PROFILE_BYTES });
+    } catch (error) {
+      throw new Error(`not a gzipped profile: ${message(error)}`);
+    }
+  }
+  let profile: Profile;
+  try {
+    profile = Profile.decode(raw);
+  } catch (error) {
+    throw new Error(`not a pprof profile: ${message(error)}`);
+  }
+  // Protobuf decodes most bytes as something; a profile names its values.
+  if (profile.sampleType.length === 0) {
+    throw new Error("not a pprof profile: it has no sample types");
+  }
+  if (profile.stringTable.strings[0] !== "") {
+    throw new Error("not a pprof profile: string_table[0] must be ''");
+  }
+  return profile;
 }

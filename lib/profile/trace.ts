@@ -30,7 +30,7 @@ import {
   privateSession,
   type Stall,
   startLagMonitor,
-} from "./block.ts";
+} from "./stalls.ts";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { FrameTable, showFunction } from "./call_tree.ts";
 import {

@@ -4,9 +4,10 @@
  * Decoding happens here, on the server, so the page needs no protobuf code.
  */
 
-import { message } from "../../errors.ts";
-import { gunzipSync } from "node:zlib";
-import { Profile } from "../../../lib/deps.ts";
+import type { Profile } from "../../deps.ts";
+import { int64 } from "../../profile/pprof.ts";
+
+export { decodeProfile, MAX_PROFILE_BYTES } from "../../profile/pprof.ts";
 
 /** One frame on one call path. `values[i]` is sample type `i`'s total. */
 export interface FlameNode {
@@ -28,32 +29,6 @@ export interface FlameTree {
   timeNanos: number;
   durationNanos: number;
   root: FlameNode;
-}
-
-/** Decompressed profiles larger than this are refused (a gzip bomb guard). */
-export const MAX_PROFILE_BYTES = 256 * 2 ** 20;
-
-/** Decodes gzipped or raw pprof bytes; throws a readable error when they are not a profile. */
-export function decodeProfile(bytes: Uint8Array): Profile {
-  let raw = bytes;
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      raw = gunzipSync(bytes, { maxOutputLength: MAX_PROFILE_BYTES });
-    } catch (error) {
-      throw new Error(`not a gzipped profile: ${message(error)}`);
-    }
-  }
-  let profile: Profile;
-  try {
-    profile = Profile.decode(raw);
-  } catch (error) {
-    throw new Error(`not a pprof profile: ${message(error)}`);
-  }
-  // Protobuf decodes most bytes as something; a profile names its values.
-  if (profile.sampleType.length === 0) {
-    throw new Error("not a pprof profile: it has no sample types");
-  }
-  return profile;
 }
 
 /** Builds the flame tree of a decoded profile. */
@@ -98,7 +73,7 @@ export function flameTree(profile: Profile): FlameTree {
   const root = node("root", "", width);
   const index = new Map<FlameNode, Map<string, FlameNode>>();
   for (const sample of profile.sample) {
-    const values = sampleTypes.map((_, i) => signed(sample.value[i]));
+    const values = sampleTypes.map((_, i) => int64(sample.value[i]));
     if (values.every((v) => v === 0)) continue;
     add(root, values);
     let parent = root;
@@ -130,13 +105,6 @@ export function flameTree(profile: Profile): FlameTree {
     durationNanos: Number(profile.durationNanos),
     root,
   };
-}
-
-/** An int64 value as a number: bigints at or above 2^63 are negative (deltas). */
-function signed(value: number | bigint | undefined): number {
-  if (value === undefined) return 0;
-  if (typeof value === "number") return value;
-  return Number(value >= 1n << 63n ? value - (1n << 64n) : value);
 }
 
 function node(name: string, file: string, width: number): FlameNode {
