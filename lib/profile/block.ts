@@ -1,6 +1,8 @@
 /**
  * The event-loop stall ("block") profile: which JavaScript held the event
- * loop while everything else waited. Go's block profile answers "where do my
+ * loop while everything else waited. (Over 450 lines as one unit: chunk
+ * rotation, stall attribution and the cumulative records share one state;
+ * the lag monitor and our own pauses are in stalls.ts.) Go's block profile answers "where do my
  * goroutines wait?"; in a single-threaded event loop everything waits for
  * whatever runs, so a "contention" here is one event-loop stall and its
  * delay is how late the loop got to its next callback.

@@ -1,5 +1,7 @@
 /**
- * TypeScript positions for profile frames.
+ * TypeScript positions for profile frames. (Over 450 lines as one unit: the
+ * ways to find a script's map, emit cache, linked, beside or inline, share
+ * one cache of outcomes; decoding a map is chunked_map.ts.)
  *
  * V8 runs JavaScript, so profiler positions are JS positions. Two routes lead
  * back to the TypeScript:
