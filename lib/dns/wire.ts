@@ -90,6 +90,19 @@ const RCODE_NAMES: Record<number, string> = {
   23: "BADCOOKIE",
 };
 
+/** miekg/dns's `StringToRcode`: the inverse of the names above, and BADVERS. */
+const RCODES_BY_NAME = new Map<string, number>([
+  ...Object.entries(RCODE_NAMES).map(([code, name]) =>
+    [name, Number(code)] as const
+  ),
+  ["BADVERS", RCODE.BADVERS],
+]);
+
+/** The rcode named `name` (upper case, as CoreDNS's Corefiles write it). */
+export function rcodeByName(name: string): number | undefined {
+  return RCODES_BY_NAME.get(name);
+}
+
 export const OPCODE = { QUERY: 0, IQUERY: 1, STATUS: 2, NOTIFY: 4, UPDATE: 5 };
 
 /** A query for `question` with miekg/dns's defaults: RD set, all else clear. */

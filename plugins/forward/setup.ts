@@ -3,6 +3,7 @@ import type { Dispenser } from "../../lib/corefile/mod.ts";
 import { parseError } from "../../lib/corefile/errors.ts";
 import { fqdn } from "../../lib/corefile/keys.ts";
 import { normalizeZones } from "../../lib/dns/names.ts";
+import { rcodeByName } from "../../lib/dns/wire.ts";
 import { parseDuration } from "../../lib/duration.ts";
 import { splitHostPort } from "../../lib/net/host_port.ts";
 import { parseIP } from "../../lib/net/ip.ts";
@@ -40,20 +41,6 @@ export interface ForwardConfig {
   nextRcodes: number[];
   failoverRcodes: number[];
 }
-
-const RCODES: Record<string, number> = {
-  NOERROR: 0,
-  FORMERR: 1,
-  SERVFAIL: 2,
-  NXDOMAIN: 3,
-  NOTIMP: 4,
-  REFUSED: 5,
-  YXDOMAIN: 6,
-  YXRRSET: 7,
-  NXRRSET: 8,
-  NOTAUTH: 9,
-  NOTZONE: 10,
-};
 
 function defaults(): ForwardConfig {
   return {
@@ -156,7 +143,7 @@ function rcodes(d: Dispenser, allowNoError: boolean): number[] {
   const args = d.remainingArgs();
   if (args.length === 0) throw d.argErr();
   return args.map((name) => {
-    const rc = RCODES[name.toUpperCase()];
+    const rc = rcodeByName(name.toUpperCase());
     if (rc === undefined) throw d.err(`${name} is not a valid rcode`);
     if (rc === 0 && !allowNoError) {
       throw d.err("NoError cannot be used in failover");
