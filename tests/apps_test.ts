@@ -13,6 +13,7 @@ import {
   goAvailable,
   MAIN,
   REPO,
+  START_PERMISSIONS,
   waitFor,
 } from "./_helpers.ts";
 import { goToolPprof } from "./_go.ts";
@@ -141,12 +142,8 @@ async function assertHottest(
   }
 }
 
-const APP_PERMISSIONS = [
-  "--allow-net",
-  "--allow-sys",
-  "--allow-read",
-  "--allow-env",
-];
+/** The permissions the README tells an app to run with: `deno task start`'s. */
+const APP_PERMISSIONS = START_PERMISSIONS;
 
 for (
   const example of [

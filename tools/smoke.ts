@@ -16,14 +16,7 @@
 
 import { join, resolve } from "node:path";
 import { message } from "../lib/errors.ts";
-
-/** What `deno task start` grants, and so what a bundle is run with. */
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-];
+import { START_PERMISSIONS } from "../lib/permissions.ts";
 
 export interface SmokeResult {
   version: string;
@@ -36,7 +29,7 @@ export interface SmokeResult {
 /** `deno run` for a `.js` bundle, the file itself for an executable. */
 function commandFor(built: string): [string, string[]] {
   return built.endsWith(".js")
-    ? [Deno.execPath(), ["run", "--no-config", ...PERMISSIONS, built]]
+    ? [Deno.execPath(), ["run", "--no-config", ...START_PERMISSIONS, built]]
     : [built, []];
 }
 
