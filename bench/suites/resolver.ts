@@ -197,6 +197,11 @@ export const P9: Suite = {
           qps(0, 5),
         ),
         ratioResult(
+          "P9f",
+          "CPU-time per query, bare UDP echo on Deno's socket / unbound's cache hits (info)",
+          cpu(0, 5),
+        ),
+        ratioResult(
           "P9c",
           "CPU-time per cache hit, coredeno / unbound (info)",
           cpu(0, 1),
