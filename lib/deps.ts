@@ -44,10 +44,3 @@ export {
   originalPositionFor,
   TraceMap,
 } from "npm:@jridgewell/trace-mapping@0.3.31";
-export {
-  collectDefaultMetrics,
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-} from "npm:prom-client@15.1.3";

@@ -23,9 +23,10 @@ import {
 } from "../../lib/dns/handler.ts";
 import {
   counter,
+  enableMetrics,
   gauge,
   histogram,
-  registry,
+  loadedClient,
   TIME_BUCKETS,
 } from "../../lib/dns/metrics.ts";
 import { matchZone, normalizeZones } from "../../lib/dns/names.ts";
@@ -35,7 +36,6 @@ import {
   rcodeName,
   typeName,
 } from "../../lib/dns/wire.ts";
-import { collectDefaultMetrics, Registry } from "../../lib/deps.ts";
 import { parsePort, splitHostPort } from "../../lib/net/host_port.ts";
 import {
   acquireHttpListener,
@@ -241,11 +241,19 @@ export function metricsHandler(
 // --- The process metrics: prom-client's `process_*` collectors only (its
 // `nodejs_*` ones measure Node's event loop, which Deno does not have).
 
-const processRegistry = new Registry();
-collectDefaultMetrics({ register: processRegistry });
+let processRegistry: ReturnType<typeof processMetrics> | undefined;
+
+function processMetrics() {
+  const client = loadedClient()!;
+  const processes = new client.Registry();
+  client.collectDefaultMetrics({ register: processes });
+  return processes;
+}
 
 /** The whole exposition: the DNS registry, then the process metrics. */
 export async function exposition(): Promise<string> {
+  const registry = await enableMetrics();
+  processRegistry ??= processMetrics();
   const dns = await registry.metrics();
   const process = (await processRegistry.metrics())
     .split(/\n(?=# HELP )/)
@@ -267,8 +275,9 @@ function notFound(): Response {
 /** `/metrics` in the text format; anything else is Go's 404. */
 export async function metricsHttpHandler(request: Request): Promise<Response> {
   if (new URL(request.url).pathname !== "/metrics") return notFound();
-  return new Response(request.method === "HEAD" ? null : await exposition(), {
-    headers: { "content-type": registry.contentType },
+  const body = await exposition();
+  return new Response(request.method === "HEAD" ? null : body, {
+    headers: { "content-type": (await enableMetrics()).contentType },
   });
 }
 
@@ -286,6 +295,12 @@ function serverAndZone(key: string): [string, string] {
 function setup(c: Controller): void {
   const config = parsePrometheus(c.dispenser, c.keys);
   const { file, line } = config;
+  // prom-client loads now; what is counted meanwhile waits for it.
+  const metrics = enableMetrics();
+  metrics.catch(() => {}); // reported by the startup that awaits it
+  c.onStartup(async () => {
+    await metrics;
+  });
   buildInfo.set(
     {
       version: VERSION,
