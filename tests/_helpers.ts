@@ -132,26 +132,39 @@ async function waitForOutput(process: Coredeno, name: string, marker: string) {
   });
 }
 
-/** Whether `go` is installed. CI installs it, so there its absence is a failure. */
-export function goAvailable(): boolean {
+/**
+ * Whether `command ARGS` runs. CI installs every tool the tests use, so
+ * there its absence is a failure; elsewhere the tests that need it skip,
+ * saying what to install.
+ */
+export function toolAvailable(
+  command: string,
+  args: string[],
+  { install, purpose }: { install: string; purpose: string },
+): boolean {
   try {
-    new Deno.Command("go", {
-      args: ["version"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
+    new Deno.Command(command, { args, stdout: "null", stderr: "null" })
+      .outputSync();
     return true;
   } catch {
     if (Deno.env.get("CI")) {
       throw new Error(
-        "go is required when CI is set (.ci/run installs golang-go)",
+        `${command} is required when CI is set (.ci/run installs ${install})`,
       );
     }
     console.log(
-      "SKIPPED: go is not installed; `apt-get install -y golang-go` to run the go tool pprof tests",
+      `SKIPPED: ${command} is not installed; \`apt-get install -y ${install}\` to run ${purpose}`,
     );
     return false;
   }
+}
+
+/** Whether `go` is installed (the go tool pprof tests). */
+export function goAvailable(): boolean {
+  return toolAvailable("go", ["version"], {
+    install: "golang-go",
+    purpose: "the go tool pprof tests",
+  });
 }
 
 /** A process running `tests/pprof/fixtures/workload.ts`: pprof plus a known workload. */

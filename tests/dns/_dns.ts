@@ -1,5 +1,6 @@
 /** DNS test clients: a small JS client over UDP and TCP, and `dig` with its CI gate. */
 
+import { toolAvailable } from "../_helpers.ts";
 import dgram from "node:dgram";
 import {
   decodeMessage,
@@ -101,21 +102,10 @@ async function readFull(conn: Deno.Conn, into: Uint8Array): Promise<void> {
 
 /** Whether `dig` is installed. CI installs it, so there its absence is a failure. */
 export function digAvailable(): boolean {
-  try {
-    new Deno.Command("dig", { args: ["-v"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return true;
-  } catch {
-    if (Deno.env.get("CI")) {
-      throw new Error(
-        "dig is required when CI is set (.ci/run installs dnsutils)",
-      );
-    }
-    console.log(
-      "SKIPPED: dig is not installed; `apt-get install -y dnsutils` to run the dig tests",
-    );
-    return false;
-  }
+  return toolAvailable("dig", ["-v"], {
+    install: "dnsutils",
+    purpose: "the dig tests",
+  });
 }
 
 /** Runs `dig @127.0.0.1 -p PORT ARGS...`; returns stdout. */

@@ -9,34 +9,23 @@ import assert from "node:assert/strict";
 import { Dispenser } from "../../lib/corefile/mod.ts";
 import { tokenize } from "../../lib/corefile/lexer.ts";
 import { parsePrometheus } from "../../plugins/prometheus/mod.ts";
-import { freePort, startCoredeno, tempFiles, waitFor } from "../_helpers.ts";
+import {
+  freePort,
+  startCoredeno,
+  tempFiles,
+  toolAvailable,
+  waitFor,
+} from "../_helpers.ts";
 import { dig, digAvailable } from "../dns/_dns.ts";
 import { startUnbound, unboundAvailable } from "../dns/_unbound.ts";
 
 const hasUnbound = unboundAvailable();
 const hasDig = digAvailable();
 
-function prometheusAvailable(): boolean {
-  try {
-    new Deno.Command("prometheus", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    return true;
-  } catch {
-    if (Deno.env.get("CI")) {
-      throw new Error(
-        "prometheus is required when CI is set (.ci/run installs it)",
-      );
-    }
-    console.log(
-      "SKIPPED: prometheus is not installed; `apt-get install -y prometheus` to run the scrape test",
-    );
-    return false;
-  }
-}
-const hasPrometheus = prometheusAvailable();
+const hasPrometheus = toolAvailable("prometheus", ["--version"], {
+  install: "prometheus",
+  purpose: "the scrape test",
+});
 
 function dispenser(text: string): Dispenser {
   return new Dispenser("Corefile", tokenize(`\n${text}`, "Corefile"));

@@ -16,28 +16,17 @@ import {
   spawnCoredeno,
   startCoredeno,
   tempFiles,
+  toolAvailable,
   waitFor,
 } from "../_helpers.ts";
 import { dig, digAvailable, queryMessage } from "../dns/_dns.ts";
 
 const hasDig = digAvailable();
 
-function opensslAvailable(): boolean {
-  try {
-    new Deno.Command("openssl", { args: ["version"], stdout: "null" })
-      .outputSync();
-    return true;
-  } catch {
-    if (Deno.env.get("CI")) {
-      throw new Error("openssl is required when CI is set");
-    }
-    console.log(
-      "SKIPPED: openssl is not installed; the TLS tests need it to make certificates",
-    );
-    return false;
-  }
-}
-const hasOpenssl = opensslAvailable();
+const hasOpenssl = toolAvailable("openssl", ["version"], {
+  install: "openssl",
+  purpose: "the TLS tests (they make certificates)",
+});
 
 function dispenser(text: string): Dispenser {
   return new Dispenser("Corefile", tokenize(`\n${text}`, "Corefile"));
