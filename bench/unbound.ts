@@ -7,6 +7,7 @@
  * keeping answers 0 s, so it forwards every query.
  */
 
+import { unboundServerClause } from "../tools/unbound_conf.ts";
 import dgram from "node:dgram";
 import { type Child, freeDnsPort, spawn } from "./harness.ts";
 
@@ -32,21 +33,7 @@ export async function startUnbound(
   const port = await freeDnsPort();
   const dir = await Deno.makeTempDir({ prefix: "coredeno-bench-unbound-" });
   const conf = [
-    "server:",
-    "  interface: 127.0.0.1",
-    `  port: ${port}`,
-    "  do-ip6: no",
-    "  do-daemonize: no",
-    "  use-syslog: no",
-    '  logfile: ""',
-    '  username: ""',
-    '  chroot: ""',
-    '  pidfile: ""',
-    "  verbosity: 0",
-    "  do-not-query-localhost: no",
-    "  access-control: 127.0.0.0/8 allow",
-    '  module-config: "iterator"',
-    "  num-threads: 1",
+    ...unboundServerClause(port),
     // The same names asked again and again: no per-client or per-name limits.
     "  ratelimit: 0",
     "  ip-ratelimit: 0",

@@ -5,6 +5,7 @@
  * hints are fetched, no recursion happens).
  */
 
+import { unboundServerClause } from "../../tools/unbound_conf.ts";
 import { freePort, tempFiles } from "../_helpers.ts";
 import { queryMessage, udpQuery } from "./_dns.ts";
 
@@ -78,21 +79,7 @@ export async function startUnbound(
   } = {},
 ): Promise<Unbound> {
   const conf = [
-    "server:",
-    "  interface: 127.0.0.1",
-    `  port: ${port}`,
-    "  do-ip6: no",
-    "  do-daemonize: no",
-    "  use-syslog: no",
-    '  logfile: ""',
-    '  username: ""',
-    '  chroot: ""',
-    '  pidfile: ""',
-    "  verbosity: 0",
-    "  do-not-query-localhost: no",
-    "  access-control: 127.0.0.0/8 allow",
-    '  module-config: "iterator"',
-    "  num-threads: 1",
+    ...unboundServerClause(port),
     ...server.map((line) => `  ${line}`),
     '  local-zone: "." static',
     `  local-zone: "${zone}" static`,
