@@ -23,10 +23,6 @@ export {
   StringTable,
   ValueType,
 } from "npm:pprof-format@2.3.2";
-export {
-  encode,
-  encodeSync,
-} from "npm:@datadog/pprof@5.20.0/out/src/profile-encoder.js";
 export { serializeHeapProfile } from "npm:@datadog/pprof@5.20.0/out/src/profile-serializer.js";
 export {
   type GeneratedLocation,
