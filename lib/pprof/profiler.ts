@@ -19,6 +19,7 @@ import {
   stopBlockProfiling,
   stopHeapSampling,
 } from "../profile/mod.ts";
+import { scheduleProfilerWarmUp } from "../profile/warm.ts";
 
 const log = pluginLogger("pprof");
 
@@ -70,6 +71,7 @@ export function holdProfiler(
   const hold: Hold = { settings, source: options.source };
   holds.push(hold);
   const ready = apply();
+  scheduleProfilerWarmUp();
   let released: Promise<void> | undefined;
   return {
     ready,
