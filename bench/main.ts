@@ -117,8 +117,10 @@ try {
   Deno.removeSignalListener("SIGINT", abort);
 }
 
+// A row shows with the metric it belongs to: P3n, P3/n and P3c/w with P3.
 const keep = results.filter((r) =>
-  !only || only.has(r.id) || only.has(r.id.replace(/[a-z]+$/, ""))
+  !only || only.has(r.id.toUpperCase()) ||
+  only.has(r.id.match(/^[A-Z]+\d*/)?.[0] ?? r.id)
 );
 const text = table(keep);
 const elapsed = `${((performance.now() - started) / 1000).toFixed(0)} s`;

@@ -2,7 +2,7 @@
  * CPU cost of profiling an HTTP app, as CPU time per request in alternating
  * windows: P1 (a CPU profile held open), P1n (the same on Node 20 with
  * `@datadog/pprof`), P2/P0 (pprof idle vs none, with an A/A twin), P5 (block
- * profiling) and P8 (`--no-maglev-osr`).
+ * profiling) and P11 (`--no-maglev-osr`).
  */
 
 import {
@@ -208,8 +208,8 @@ export const P5: Suite = {
   },
 };
 
-export const P8: Suite = {
-  ids: ["P8", "P8aa"],
+export const P11: Suite = {
+  ids: ["P11", "P11aa"],
   title: "V8 started with --no-maglev-osr vs defaults (CPU per request)",
   needs: ["http-load"],
   async run(c) {
@@ -231,12 +231,12 @@ export const P8: Suite = {
     ], { rounds: c.rounds, seconds: c.seconds });
     return [
       ratioResult(
-        "P8",
+        "P11",
         "--no-maglev-osr vs V8 defaults, CPU-time per request (info)",
         summarize(pairedRatios(windows, 0, 1, cpuPerOp)),
       ),
       ratioResult(
-        "P8aa",
+        "P11aa",
         "V8 defaults twin vs V8 defaults, CPU-time per request (A/A)",
         summarize(pairedRatios(windows, 0, 2, cpuPerOp)),
       ),
