@@ -19,7 +19,7 @@ import type { CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
 import { discardOptimizedCode, post } from "./inspector.ts";
 import { asOwnPause, privateSession } from "./stalls.ts";
 
-let warming: Promise<void> | undefined;
+let warming: Promise<boolean> | undefined;
 
 /** How long after the first surface starts the warm-up runs. */
 export const WARM_UP_DELAY_MS = 1000;
@@ -29,11 +29,14 @@ const WARM_UP_CAPTURE_MS = 200;
 /**
  * Warms the CPU-profile path once per process, `delayMs` from now (after
  * start-up, so the first requests are not kept waiting). The timer does not
- * keep the process alive. Failures are ignored: warming only saves time.
+ * keep the process alive. A step waits while a capture runs. Resolves true
+ * once warm, false if a step failed (warming only saves time).
  */
-export function scheduleProfilerWarmUp(delayMs = WARM_UP_DELAY_MS): void {
-  if (warming) return;
-  warming = unrefSleep(delayMs).then(warmUpProfiler).catch(() => {});
+export function scheduleProfilerWarmUp(
+  delayMs = WARM_UP_DELAY_MS,
+): Promise<boolean> {
+  warming ??= unrefSleep(delayMs).then(warmUpProfiler).catch(() => false);
+  return warming;
 }
 
 const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -43,13 +46,13 @@ function unrefSleep(ms: number): Promise<void> {
   return new Promise((resolve) => Deno.unrefTimer(setTimeout(resolve, ms)));
 }
 
-async function warmUpProfiler(): Promise<void> {
+async function warmUpProfiler(): Promise<boolean> {
   // V8's profiler agent (made on the first enable); the feedback vectors
   // that a capture's first `reoptimize` gives every function (which also
   // drops optimized code, once more: V8 recompiles what is hot); what the
   // first start works out and keeps (line tables of every script). One step
-  // each. Deno runs the commands on the spot, within the step, so no
-  // capture can start between them.
+  // each, none while a capture runs. Deno runs the commands on the spot,
+  // within the step, so no capture can start between them.
   const steps = [
     () => [post("Profiler.enable")],
     () => [post("Profiler.enable"), ...discardOptimizedCode(post)],
@@ -60,7 +63,7 @@ async function warmUpProfiler(): Promise<void> {
     ],
   ];
   for (const step of steps) {
-    if (cpuProfilerBusy()) return;
+    while (cpuProfilerBusy()) await unrefSleep(50);
     await asOwnPause(() => Promise.all([...step(), post("Profiler.disable")]));
     await nextTask();
   }
@@ -69,6 +72,7 @@ async function warmUpProfiler(): Promise<void> {
   await nextTask();
   const short = await cpuProfileToPprof(await shortCapture());
   await asOwnPause(() => encodeProfile(short));
+  return true;
 }
 
 /** A capture of `WARM_UP_CAPTURE_MS` on a private session. */
