@@ -130,55 +130,65 @@ export function readCallTree(
   cdp: CdpCpuProfile,
   style: TopLevelStyle,
 ): CallTree {
-  // Nodes by position; parent[i] is the position of node i's parent, -1 for none.
   const nodes = cdp.nodes;
   const position = new Map<number, number>();
-  nodes.forEach((node, i) => position.set(node.id, i));
-  const parent = new Int32Array(nodes.length).fill(-1);
-  nodes.forEach((node, i) => {
+  for (let i = 0; i < nodes.length; i++) position.set(nodes[i]!.id, i);
+  const isChild = new Uint8Array(nodes.length);
+  for (const node of nodes) {
     for (const child of node.children ?? []) {
       const at = position.get(child);
-      if (at !== undefined) parent[at] = i;
+      if (at !== undefined) isChild[at] = 1;
     }
-  });
-  const root = parent.indexOf(-1);
+  }
+  const root = isChild.indexOf(0);
 
+  // Every node's stack (frame indices, leaf first), walking down from the
+  // root: a node's is its own frame followed by its parent's, copied by
+  // `concat`. This runs at the end of a capture, in code the capture's
+  // `reoptimize` left unoptimized, where builtins are what stays fast.
+  // `top` is the node's ancestor just below the root (its VM state).
   const table = new FrameTable();
-  // A node's frame depends only on the node (its name is styled by depth,
-  // and depth is fixed), so it is computed once.
-  const nodeFrame = new Int32Array(nodes.length).fill(-1);
+  const stackOf: number[][] = new Array(nodes.length);
+  const top = new Int32Array(nodes.length).fill(-1);
+  const walk: number[] = [];
+  for (const child of nodes[root]?.children ?? []) {
+    const at = position.get(child);
+    if (at === undefined) continue;
+    const node = nodes[at]!;
+    stackOf[at] = [table.add(styledName(node, true, style), node.callFrame)];
+    top[at] = at;
+    walk.push(at);
+  }
+  while (walk.length > 0) {
+    const i = walk.pop()!;
+    for (const child of nodes[i]!.children ?? []) {
+      const at = position.get(child);
+      if (at === undefined || stackOf[at] !== undefined) continue;
+      const node = nodes[at]!;
+      stackOf[at] = [table.add(styledName(node, false, style), node.callFrame)]
+        .concat(stackOf[i]!);
+      top[at] = top[i]!;
+      walk.push(at);
+    }
+  }
 
   const stacks: CallTree["stacks"] = [];
   let hitTotal = 0;
   let idle = 0;
-  const chain: number[] = [];
   for (let i = 0; i < nodes.length; i++) {
     const hits = nodes[i]!.hitCount ?? 0;
     if (hits === 0 || i === root) continue;
     hitTotal += hits;
-    chain.length = 0;
-    for (let n = i; n !== root && n !== -1; n = parent[n]!) chain.push(n);
-    const top = nodes[chain[chain.length - 1]!]!.callFrame.functionName;
-    if (top === "(idle)") {
+    const topName = top[i]! >= 0 ? nodes[top[i]!]!.callFrame.functionName : "";
+    if (topName === "(idle)") {
       idle += hits;
       continue;
     }
-    if (style === "wall" && top === "(program)") continue;
-    const stack: number[] = [];
-    const depth = chain.length - 1;
-    for (let j = 0; j < chain.length; j++) {
-      const n = chain[j]!;
-      if (nodeFrame[n] === -1) {
-        const node = nodes[n]!;
-        nodeFrame[n] = table.add(
-          styledName(node, j === depth, style),
-          node.callFrame,
-        );
-      }
-      stack.push(nodeFrame[n]!);
-    }
-    if (style === "wall" && top === "(garbage collector)") {
-      stack.push(table.add(RUNTIME_NAME, undefined));
+    if (style === "wall" && topName === "(program)") continue;
+    let stack = stackOf[i];
+    if (stack === undefined) continue; // not under the root
+    if (style === "wall" && topName === "(garbage collector)") {
+      stack = stack.concat(table.add(RUNTIME_NAME, undefined));
     }
     // The leaf's hits by the line that ran; the rest stay on its own line.
     let left = hits;
@@ -189,7 +199,7 @@ export function readCallTree(
       left -= n;
       const frames = stack.slice();
       frames[0] = table.add(
-        styledName(leaf, depth === 0, style),
+        styledName(leaf, top[i] === i, style),
         leaf.callFrame,
         "",
         line,
@@ -276,7 +286,12 @@ export function stacksToPprof(
   // Frames of one function at several lines share its mapped start.
   const shownByKey = new Map<string, ShownFrame>();
 
-  const locationOfFrame = table.frames.map((frame) => {
+  // Locations for the frames samples use (the table may hold others, such
+  // as `(idle)`'s), made on first use, in sample order.
+  const locationOfFrame = new Int32Array(table.frames.length);
+  const locationOf = (index: number): number => {
+    if (locationOfFrame[index] !== 0) return locationOfFrame[index]!;
+    const frame = table.frames[index]!;
     const startKey =
       `${frame.scriptId}:${frame.line}:${frame.column}:${frame.name}:${frame.path}`;
     let shown = shownByKey.get(startKey);
@@ -331,12 +346,13 @@ export function stacksToPprof(
         new Location({ id, line: [new Line({ functionId: fn, line })] }),
       );
     }
+    locationOfFrame[index] = id;
     return id;
-  });
+  };
 
   const sample = stacks.map(({ frames, values }) =>
     new Sample({
-      locationId: frames.map((f) => locationOfFrame[f]!),
+      locationId: frames.map(locationOf),
       value: values,
     })
   );
