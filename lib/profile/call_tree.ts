@@ -130,65 +130,66 @@ export function readCallTree(
   cdp: CdpCpuProfile,
   style: TopLevelStyle,
 ): CallTree {
+  // parent[i] is the position of node i's parent, -1 for none. Plain loops
+  // over typed arrays: this runs at a capture's end, in code the capture's
+  // `reoptimize` left unoptimized. V8 numbers nodes 1, 2, 3… in order; any
+  // other numbering goes through a map.
   const nodes = cdp.nodes;
-  const position = new Map<number, number>();
-  for (let i = 0; i < nodes.length; i++) position.set(nodes[i]!.id, i);
-  const isChild = new Uint8Array(nodes.length);
-  for (const node of nodes) {
-    for (const child of node.children ?? []) {
-      const at = position.get(child);
-      if (at !== undefined) isChild[at] = 1;
+  let numbered = true;
+  for (let i = 0; i < nodes.length && numbered; i++) {
+    numbered = nodes[i]!.id === i + 1;
+  }
+  const position = numbered ? undefined : new Map<number, number>();
+  if (position) {
+    for (let i = 0; i < nodes.length; i++) position.set(nodes[i]!.id, i);
+  }
+  const parent = new Int32Array(nodes.length).fill(-1);
+  for (let i = 0; i < nodes.length; i++) {
+    const children = nodes[i]!.children;
+    if (children === undefined) continue;
+    for (let c = 0; c < children.length; c++) {
+      const at = position ? position.get(children[c]!) : children[c]! - 1;
+      if (at !== undefined && at >= 0 && at < nodes.length) parent[at] = i;
     }
   }
-  const root = isChild.indexOf(0);
+  const root = parent.indexOf(-1);
 
-  // Every node's stack (frame indices, leaf first), walking down from the
-  // root: a node's is its own frame followed by its parent's, copied by
-  // `concat`. This runs at the end of a capture, in code the capture's
-  // `reoptimize` left unoptimized, where builtins are what stays fast.
-  // `top` is the node's ancestor just below the root (its VM state).
   const table = new FrameTable();
-  const stackOf: number[][] = new Array(nodes.length);
-  const top = new Int32Array(nodes.length).fill(-1);
-  const walk: number[] = [];
-  for (const child of nodes[root]?.children ?? []) {
-    const at = position.get(child);
-    if (at === undefined) continue;
-    const node = nodes[at]!;
-    stackOf[at] = [table.add(styledName(node, true, style), node.callFrame)];
-    top[at] = at;
-    walk.push(at);
-  }
-  while (walk.length > 0) {
-    const i = walk.pop()!;
-    for (const child of nodes[i]!.children ?? []) {
-      const at = position.get(child);
-      if (at === undefined || stackOf[at] !== undefined) continue;
-      const node = nodes[at]!;
-      stackOf[at] = [table.add(styledName(node, false, style), node.callFrame)]
-        .concat(stackOf[i]!);
-      top[at] = top[i]!;
-      walk.push(at);
-    }
-  }
+  // A node's frame depends only on the node (its name is styled by depth,
+  // and depth is fixed), so it is computed once.
+  const nodeFrame = new Int32Array(nodes.length).fill(-1);
 
   const stacks: CallTree["stacks"] = [];
   let hitTotal = 0;
   let idle = 0;
+  const chain: number[] = [];
   for (let i = 0; i < nodes.length; i++) {
     const hits = nodes[i]!.hitCount ?? 0;
     if (hits === 0 || i === root) continue;
     hitTotal += hits;
-    const topName = top[i]! >= 0 ? nodes[top[i]!]!.callFrame.functionName : "";
-    if (topName === "(idle)") {
+    chain.length = 0;
+    for (let n = i; n !== root && n !== -1; n = parent[n]!) chain.push(n);
+    const top = nodes[chain[chain.length - 1]!]!.callFrame.functionName;
+    if (top === "(idle)") {
       idle += hits;
       continue;
     }
-    if (style === "wall" && topName === "(program)") continue;
-    let stack = stackOf[i];
-    if (stack === undefined) continue; // not under the root
-    if (style === "wall" && topName === "(garbage collector)") {
-      stack = stack.concat(table.add(RUNTIME_NAME, undefined));
+    if (style === "wall" && top === "(program)") continue;
+    const stack: number[] = [];
+    const depth = chain.length - 1;
+    for (let j = 0; j < chain.length; j++) {
+      const n = chain[j]!;
+      if (nodeFrame[n] === -1) {
+        const node = nodes[n]!;
+        nodeFrame[n] = table.add(
+          styledName(node, j === depth, style),
+          node.callFrame,
+        );
+      }
+      stack.push(nodeFrame[n]!);
+    }
+    if (style === "wall" && top === "(garbage collector)") {
+      stack.push(table.add(RUNTIME_NAME, undefined));
     }
     // The leaf's hits by the line that ran; the rest stay on its own line.
     let left = hits;
@@ -199,7 +200,7 @@ export function readCallTree(
       left -= n;
       const frames = stack.slice();
       frames[0] = table.add(
-        styledName(leaf, top[i] === i, style),
+        styledName(leaf, depth === 0, style),
         leaf.callFrame,
         "",
         line,

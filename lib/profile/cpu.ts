@@ -18,7 +18,7 @@
  *   the `[native: …]` frame, so totals stay right.
  */
 
-import { abortableSleep } from "./sleep.ts";
+import { abortableSleep, nextTask } from "./sleep.ts";
 import process from "node:process";
 import type { Profile } from "../deps.ts";
 import { asOwnPause } from "./stalls.ts";
@@ -189,7 +189,11 @@ export async function cpuProfileToPprof(
   options: { mapper?: LocationMapper } = {},
 ): Promise<Profile> {
   const { profile: cdp } = raw;
+  // Each step in a task of its own, apart from the stop's (V8's hand-over):
+  // the application's timers and I/O run between them (bench P8).
+  await nextTask();
   const tree = asOwnPause(() => readCallTree(cdp, "cpu"));
+  await nextTask();
   const maps = await prepareSourceMaps(tree.table.scripts);
   const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
   const periodNanos = Math.round(
@@ -207,6 +211,7 @@ export async function cpuProfileToPprof(
       options.mapper ?? maps.mapper,
     )
   );
+  await nextTask();
   setSampleTypes(p, [["samples", "count"], ["cpu", "nanoseconds"]], [
     "cpu",
     "nanoseconds",

@@ -18,3 +18,12 @@ export function abortableSleep(
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Resolves on a later turn of the event loop, after timers and I/O waiting
+ * now have run: long builds are cut into steps with it, so the application
+ * is never held for all of one.
+ */
+export function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

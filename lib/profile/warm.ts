@@ -17,6 +17,7 @@ import { cpuProfilerBusy, cpuProfileToPprof } from "./cpu.ts";
 import { encodeProfile } from "./encode.ts";
 import type { CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
 import { discardOptimizedCode, post } from "./inspector.ts";
+import { nextTask } from "./sleep.ts";
 import { asOwnPause, privateSession } from "./stalls.ts";
 
 let warming: Promise<boolean> | undefined;
@@ -38,8 +39,6 @@ export function scheduleProfilerWarmUp(
   warming ??= unrefSleep(delayMs).then(warmUpProfiler).catch(() => false);
   return warming;
 }
-
-const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** A sleep that does not keep the process alive. */
 function unrefSleep(ms: number): Promise<void> {
