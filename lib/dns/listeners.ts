@@ -37,7 +37,10 @@ const TCP_IDLE_TIMEOUT_MS = 10000;
 
 /** A bound UDP socket, whichever API is underneath. */
 interface UdpSocket {
-  /** Calls `onMessage` for each datagram until closed. */
+  /**
+   * Calls `onMessage` for each datagram until closed; `bytes` may be read
+   * only during the call (copy it to keep it).
+   */
   serve(
     onMessage: (
       bytes: Uint8Array,
@@ -122,7 +125,17 @@ async function listen(at: DnsListenAddress): Promise<Entry> {
   udp.serve((bytes, remote, reply) => {
     const server = entry.holders.at(-1);
     if (server === undefined) return;
-    void server.serve(bytes, { proto: "udp", remote, local, send: reply });
+    const answer = server.answerPlain(bytes, "udp", remote);
+    if (answer !== undefined) {
+      void reply(answer);
+      return;
+    }
+    void server.serve(bytes.slice(), {
+      proto: "udp",
+      remote,
+      local,
+      send: reply,
+    });
   });
   entry.accepting = accept(entry);
   return entry;
@@ -171,7 +184,7 @@ function bindDenoUdp(
           const [view, from] = received;
           const addr = from as Deno.NetAddr;
           onMessage(
-            view.slice(), // the buffer is read into again at once
+            view, // read into again by the next receive
             { ip: unmap(addr.hostname), port: addr.port },
             (reply) =>
               conn.send(reply, addr).then(
@@ -287,20 +300,26 @@ export async function serveStream(
     timeout = TCP_IDLE_TIMEOUT_MS;
     const server = current();
     if (server === undefined) return;
-    await server.serve(query, {
-      proto: "tcp",
-      remote,
-      local,
-      async send(reply) {
-        const framed = new Uint8Array(reply.length + 2);
-        new DataView(framed.buffer).setUint16(0, reply.length);
-        framed.set(reply, 2);
-        let written = 0;
-        while (written < framed.length) {
-          written += await conn.write(framed.subarray(written));
-        }
-      },
-    });
+    const answer = server.answerPlain(query, "tcp", remote);
+    if (answer !== undefined) {
+      try {
+        await send(answer);
+      } catch {
+        return; // the client went away
+      }
+      continue;
+    }
+    await server.serve(query, { proto: "tcp", remote, local, send });
+  }
+
+  async function send(reply: Uint8Array): Promise<void> {
+    const framed = new Uint8Array(reply.length + 2);
+    new DataView(framed.buffer).setUint16(0, reply.length);
+    framed.set(reply, 2);
+    let written = 0;
+    while (written < framed.length) {
+      written += await conn.write(framed.subarray(written));
+    }
   }
 }
 
@@ -360,6 +379,7 @@ async function close(entry: Entry): Promise<void> {
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`, as Go prints an IPv4 client of a dual-stack socket. */
 export function unmap(ip: string): string {
+  if (ip.charCodeAt(0) !== 0x3a) return ip; // not `:`: per query, skip the regex
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   return m === null ? ip : m[1]!;
 }
