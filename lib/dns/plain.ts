@@ -30,16 +30,23 @@ export interface PlainQuery {
   readonly type: number;
   readonly proto: "udp" | "tcp";
   readonly remote: Endpoint;
+  /**
+   * The reply being written, valid only while the handler runs: the
+   * question is already in place (the name from 12 to `nameEnd`), and the
+   * handler's records go after it, from `nameEnd + 4`; room for a whole
+   * TCP message (65535 bytes).
+   */
+  readonly out: Uint8Array;
 }
 
 /**
- * A handler's plain answer: the reply's records, encoded without name
- * compression, and how many go in each section. The header, the question
- * and the OPT record (as the scrub writes it) are the server's.
+ * A handler's plain answer: it wrote its records into `out`, encoded
+ * without name compression, up to `end`; this many go in each section. The
+ * header and the OPT record (as the scrub writes it) are the server's.
  */
 export interface PlainAnswer {
   authoritative: boolean;
-  records: Uint8Array;
+  end: number;
   ancount: number;
   nscount: number;
   arcount: number;
@@ -132,47 +139,91 @@ export function plainName(bytes: Uint8Array, nameEnd: number): string {
   return name;
 }
 
+/** The reply being written; every reply is copied out of it. */
+const scratch = new Uint8Array(65535 + OPT_SIZE);
+
 /**
- * The reply to the plain query `bytes` (shape `q`) with `answer`'s records,
- * as the server's scrub writes it: the query's id, QR and `answer`'s AA, RD
- * and CD as asked, the question as received, the records, then OPT when the
- * query had one (the client's size, version 0, DO echoed, no options).
- * Undefined when it does not fit the client's buffer (the scrub truncates).
+ * Replies are views of a slab, never reused: a fresh ArrayBuffer for each
+ * small reply cost more than the rest of the plain path together. A slab
+ * is freed once the sends holding its replies are done.
  */
-export function writePlainReply(
+const SLAB_SIZE = 256 * 1024;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabUsed = 0;
+
+/** A copy of `scratch`'s first `length` bytes, cut from the slab. */
+function copyOut(length: number): Uint8Array {
+  if (slabUsed + length > SLAB_SIZE) {
+    if (length > SLAB_SIZE / 4) return scratch.slice(0, length);
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  slabUsed += length;
+  slab.set(scratch.subarray(0, length), start);
+  return slab.subarray(start, slabUsed);
+}
+
+/**
+ * The reply to the plain query `bytes` (shape `q`), as the server's scrub
+ * writes it, or undefined to leave the query to the general path: `answer`
+ * gives the records (see `PlainQuery.out`); the header has the query's id,
+ * QR, the answer's AA, and RD and CD as asked; then the question as
+ * received, the records, and OPT when the query had one (the client's
+ * size, version 0, DO echoed, no options). Undefined too when the reply
+ * does not fit the client's buffer (the scrub truncates those).
+ */
+export function answerPlainQuery(
   bytes: Uint8Array,
   q: PlainShape,
   proto: "udp" | "tcp",
-  answer: PlainAnswer,
+  remote: Endpoint,
+  answer: (q: PlainQuery) => PlainAnswer | undefined,
 ): Uint8Array | undefined {
+  const out = scratch;
   const questionEnd = q.nameEnd + 4;
+  for (let i = HEADER_SIZE; i < questionEnd; i++) out[i] = bytes[i]!;
+  const a = answer({
+    bytes,
+    nameEnd: q.nameEnd,
+    type: q.type,
+    proto,
+    remote,
+    out,
+  });
+  if (a === undefined) return undefined;
   const edns = q.udpSize >= 0;
-  const length = questionEnd + answer.records.length + (edns ? OPT_SIZE : 0);
+  const length = a.end + (edns ? OPT_SIZE : 0);
   const limit = proto === "tcp" ? 65535 : Math.max(q.udpSize, 512);
   if (length > limit) return undefined;
-  const reply = new Uint8Array(length);
-  reply[0] = bytes[0]!;
-  reply[1] = bytes[1]!;
-  reply[2] = 0x80 | (answer.authoritative ? 0x04 : 0) | (bytes[2]! & 0x01);
-  reply[3] = bytes[3]! & 0x10;
-  reply[5] = 1;
-  reply[6] = answer.ancount >> 8;
-  reply[7] = answer.ancount & 0xff;
-  reply[8] = answer.nscount >> 8;
-  reply[9] = answer.nscount & 0xff;
-  const arcount = answer.arcount + (edns ? 1 : 0);
-  reply[10] = arcount >> 8;
-  reply[11] = arcount & 0xff;
-  reply.set(bytes.subarray(HEADER_SIZE, questionEnd), HEADER_SIZE);
-  reply.set(answer.records, questionEnd);
+  out[0] = bytes[0]!;
+  out[1] = bytes[1]!;
+  out[2] = 0x80 | (a.authoritative ? 0x04 : 0) | (bytes[2]! & 0x01);
+  out[3] = bytes[3]! & 0x10;
+  out[4] = 0;
+  out[5] = 1;
+  out[6] = a.ancount >> 8;
+  out[7] = a.ancount & 0xff;
+  out[8] = a.nscount >> 8;
+  out[9] = a.nscount & 0xff;
+  const arcount = a.arcount + (edns ? 1 : 0);
+  out[10] = arcount >> 8;
+  out[11] = arcount & 0xff;
   if (edns) {
     // dns-packet writes 4096 for a size of 0, and so did the scrub.
     const size = q.udpSize || 4096;
-    const at = questionEnd + answer.records.length;
-    reply[at + 2] = OPT_TYPE;
-    reply[at + 3] = size >> 8;
-    reply[at + 4] = size & 0xff;
-    reply[at + 7] = q.dnssecOk ? 0x80 : 0;
+    const at = a.end;
+    out[at] = 0;
+    out[at + 1] = 0;
+    out[at + 2] = OPT_TYPE;
+    out[at + 3] = size >> 8;
+    out[at + 4] = size & 0xff;
+    out[at + 5] = 0;
+    out[at + 6] = 0;
+    out[at + 7] = q.dnssecOk ? 0x80 : 0;
+    out[at + 8] = 0;
+    out[at + 9] = 0;
+    out[at + 10] = 0;
   }
-  return reply;
+  return copyOut(length);
 }

@@ -18,7 +18,7 @@ import {
   type Handler,
   type ResponseWriter,
 } from "./handler.ts";
-import { plainName, readPlainQuery, writePlainReply } from "./plain.ts";
+import { answerPlainQuery, plainName, readPlainQuery } from "./plain.ts";
 import {
   decodeHeader,
   decodeMessage,
@@ -77,19 +77,11 @@ export class DnsServer {
     const chain = this.#rootOnly ??
       this.#route(plainName(bytes, q.nameEnd).toLowerCase(), q.type === DS);
     if (chain?.answerPlain === undefined) return undefined;
-    let answer;
     try {
-      answer = chain.answerPlain({
-        bytes,
-        nameEnd: q.nameEnd,
-        type: q.type,
-        proto,
-        remote,
-      });
+      return answerPlainQuery(bytes, q, proto, remote, chain.answerPlain);
     } catch {
       return undefined; // serveDNS answers, or reports, as it always did
     }
-    return answer && writePlainReply(bytes, q, proto, answer);
   }
 
   /** Answers one message; never throws. */

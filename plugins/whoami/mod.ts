@@ -60,45 +60,51 @@ function addressOf(remote: string): Uint8Array {
   return lastAddress;
 }
 
-/** CLASS IN, TTL 0, then the data length: every whoami record's fixed fields. */
-function fixed(
-  records: Uint8Array,
-  at: number,
-  type: number,
-  rdlength: number,
-) {
-  records[at + 1] = type;
-  records[at + 3] = 1; // IN
-  records[at + 9] = rdlength;
-}
+/** The SRV owner's first label, `_udp` or `_tcp`, with its length. */
+const SRV_LABEL = {
+  udp: [4, 0x5f, 0x75, 0x64, 0x70],
+  tcp: [4, 0x5f, 0x74, 0x63, 0x70],
+};
 
 /**
  * `serveDNS`'s reply to a plain query, as records: the A or AAAA record
  * owned by the query name, then `_udp.NAME`/`_tcp.NAME` SRV 0 0 PORT `.`.
  */
 function answerPlain(q: PlainQuery): PlainAnswer {
-  const name = q.bytes.subarray(12, q.nameEnd);
+  const out = q.out;
   const address = addressOf(q.remote.ip);
-  const addressEnd = name.length + 10 + address.length;
-  const records = new Uint8Array(addressEnd + 5 + name.length + 10 + 7);
-  records.set(name, 0);
-  fixed(records, name.length, address.length === 4 ? 1 : 28, address.length);
-  records.set(address, name.length + 10);
-  // The SRV owner: the label _udp or _tcp, then the query name.
-  records[addressEnd] = 4;
-  records[addressEnd + 1] = 0x5f; // _
-  records.set(q.proto === "udp" ? UDP : TCP, addressEnd + 2);
-  records.set(name, addressEnd + 5);
-  const srv = addressEnd + 5 + name.length;
-  fixed(records, srv, 33, 7);
-  records[srv + 14] = q.remote.port >> 8;
-  records[srv + 15] = q.remote.port & 0xff;
-  // priority 0, weight 0, then the target: the root.
-  return { authoritative: true, records, ancount: 0, nscount: 0, arcount: 2 };
+  let at = q.nameEnd + 4;
+  out.copyWithin(at, 12, q.nameEnd);
+  at += q.nameEnd - 12;
+  at = record(out, at, address.length === 4 ? 1 : 28, address);
+  at = put(out, at, SRV_LABEL[q.proto]);
+  out.copyWithin(at, 12, q.nameEnd);
+  at += q.nameEnd - 12;
+  const port = q.remote.port;
+  // priority 0, weight 0, the port, the target: the root.
+  at = record(out, at, 33, [0, 0, 0, 0, port >> 8, port & 0xff, 0]);
+  return { authoritative: true, end: at, ancount: 0, nscount: 0, arcount: 2 };
 }
 
-const UDP = new TextEncoder().encode("udp");
-const TCP = new TextEncoder().encode("tcp");
+/** A record's fields after its owner: TYPE, CLASS IN, TTL 0, the data; returns its end. */
+function record(
+  out: Uint8Array,
+  at: number,
+  type: number,
+  data: ArrayLike<number>,
+): number {
+  return put(
+    out,
+    put(out, at, [0, type, 0, 1, 0, 0, 0, 0, 0, data.length]),
+    data,
+  );
+}
+
+/** Writes `data` into `out` at `at`; returns its end. */
+function put(out: Uint8Array, at: number, data: ArrayLike<number>): number {
+  for (let i = 0; i < data.length; i++) out[at + i] = data[i]!;
+  return at + data.length;
+}
 
 function setup(c: Controller): void {
   const d = c.dispenser;
