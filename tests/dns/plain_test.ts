@@ -20,6 +20,8 @@ import { readPlainQuery } from "../../lib/dns/plain.ts";
 import { DnsServer } from "../../lib/dns/server.ts";
 import { decodeMessage, RCODE } from "../../lib/dns/wire.ts";
 import { whoamiHandler } from "../../plugins/whoami/mod.ts";
+import { freePort, startCoredeno } from "../_helpers.ts";
+import { queryMessage, udpQuery } from "./_dns.ts";
 
 const whoami: Link = () => whoamiHandler();
 /** A plugin in front of whoami (as log or errors would be), counting queries. */
@@ -407,4 +409,34 @@ Deno.test("answerPlain() leaves queries to chains with a plugin in front of whoa
     decodeMessage((await general(ZONED, refused, "udp", remote))!).rcode,
     RCODE.REFUSED,
   );
+});
+
+Deno.test("prometheus in front of whoami counts every query and credits whoami's replies", async () => {
+  const port = freePort();
+  const metrics = freePort();
+  const server = await startCoredeno(
+    `.:${port} {\n    prometheus 127.0.0.1:${metrics}\n    whoami\n}\n`,
+  );
+  try {
+    for (let id = 1; id <= 5; id++) {
+      const q = await udpQuery(port, queryMessage("example.org.", "A", { id }));
+      assert.equal(q.reply.extra.length, 2);
+    }
+    const text = await (await fetch(`http://127.0.0.1:${metrics}/metrics`))
+      .text();
+    const count = (pattern: RegExp) =>
+      text.split("\n").filter((l) => pattern.test(l)).reduce(
+        (sum, l) => sum + Number(l.split(" ").at(-1)),
+        0,
+      );
+    assert.equal(count(/^coredns_dns_requests_total\{/), 5, text);
+    assert.equal(
+      count(/^coredns_dns_responses_total\{.*plugin="whoami"/),
+      5,
+      text,
+    );
+  } finally {
+    await server.stop();
+    server.cleanup();
+  }
 });
