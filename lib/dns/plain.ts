@@ -7,10 +7,10 @@
  * general path (`dns-packet` decode, the handler chain, the scrub, the
  * encoder) sends for the same query; anything else is left to that path.
  *
- * Why: under dnsperf, the general path's promises, message objects and
- * generic decode cost coredeno about as much CPU per whoami query as the
- * socket does (bench P6, DNSc; tests/dns/plain_test.ts checks the two paths
- * agree).
+ * Why: under dnsperf, the general path's promises, message objects,
+ * generic decode and per-reply buffers made coredeno spend about 1.7× the
+ * CPU per whoami query of a bare echo on the same socket (bench P6, P6e,
+ * DNSc; tests/dns/plain_test.ts checks the two paths agree).
  *
  * @module
  */
