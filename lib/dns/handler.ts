@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { PlainAnswer, PlainQuery } from "./plain.ts";
 import {
   className,
   MAX_MSG_SIZE,
@@ -48,6 +49,15 @@ export interface Handler {
   /** The plugin's name, for `plugin/NAME: no next plugin found`. */
   readonly name: string;
   serveDNS(w: ResponseWriter, r: DnsRequest): Promise<HandlerResult>;
+  /**
+   * For a handler that answers every query itself, at once, without the
+   * rest of the chain (whoami): its records for a plain query (plain.ts),
+   * written without a `Message`, exactly what `serveDNS` would write; or
+   * undefined to have `serveDNS` answer. The server asks it only when this
+   * handler heads the chain, so plugins in front of it (log, errors,
+   * prometheus) keep seeing every query.
+   */
+  answerPlain?(q: PlainQuery): PlainAnswer | undefined;
 }
 
 /** What a plugin adds to a block's chain: given the rest, its own handler. */
@@ -74,7 +84,7 @@ export function chainLinks(links: readonly Link[]): Handler | undefined {
 /** `handler`, with every reply it writes marked as its own in `writtenBy`. */
 function attributed(handler: Handler): Handler {
   const name = handler.name;
-  return {
+  const wrapped: Handler = {
     name,
     serveDNS(w, r) {
       return handler.serveDNS({
@@ -85,6 +95,12 @@ function attributed(handler: Handler): Handler {
       }, r);
     },
   };
+  // A plain answer makes no Message to mark (only prometheus reads the
+  // marks, and it is in front of the handler when configured).
+  if (handler.answerPlain) {
+    wrapped.answerPlain = (q) => handler.answerPlain!(q);
+  }
+  return wrapped;
 }
 
 /** CoreDNS's `plugin.NextOrFailure`. */

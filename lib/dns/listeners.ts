@@ -35,18 +35,30 @@ export interface DnsListener {
 const TCP_READ_TIMEOUT_MS = 3000;
 const TCP_IDLE_TIMEOUT_MS = 10000;
 
+/** What a UDP socket does with each datagram. */
+interface UdpHandler {
+  /**
+   * The reply to send at once, or undefined to leave the datagram to
+   * `later`; `bytes` may be read only during the call.
+   */
+  now(bytes: Uint8Array, remote: Endpoint): Uint8Array | undefined;
+  /** Answers a datagram (`bytes`, its own copy) in its own time through `reply`. */
+  later(
+    bytes: Uint8Array,
+    remote: Endpoint,
+    reply: (bytes: Uint8Array) => Promise<void>,
+  ): void;
+}
+
 /** A bound UDP socket, whichever API is underneath. */
 interface UdpSocket {
-  /** Calls `onMessage` for each datagram until closed. */
-  serve(
-    onMessage: (
-      bytes: Uint8Array,
-      remote: Endpoint,
-      reply: (bytes: Uint8Array) => Promise<void>,
-    ) => void,
-  ): void;
+  /** Hands each datagram to `handler` until closed. */
+  serve(handler: UdpHandler): void;
   close(): Promise<void>;
 }
+
+/** A failed send: the socket closed meanwhile, or the client is unreachable; it retries. */
+function ignore(): void {}
 
 interface Entry extends Shared<DnsServer> {
   tcp: Deno.TcpListener;
@@ -119,10 +131,14 @@ async function listen(at: DnsListenAddress): Promise<Entry> {
     accepting: Promise.resolve(),
   };
   const local: Endpoint = { ip: unmap(hostname), port };
-  udp.serve((bytes, remote, reply) => {
-    const server = entry.holders.at(-1);
-    if (server === undefined) return;
-    void server.serve(bytes, { proto: "udp", remote, local, send: reply });
+  udp.serve({
+    now: (bytes, remote) =>
+      entry.holders.at(-1)?.answerPlain(bytes, "udp", remote),
+    later(bytes, remote, reply) {
+      const server = entry.holders.at(-1);
+      if (server === undefined) return;
+      void server.serve(bytes, { proto: "udp", remote, local, send: reply });
+    },
   });
   entry.accepting = accept(entry);
   return entry;
@@ -155,7 +171,7 @@ function bindDenoUdp(
   const receivers: Promise<void>[] = [];
   let closed = false;
   return {
-    serve(onMessage) {
+    serve(handler) {
       const receive = async () => {
         const buffer = new Uint8Array(UDP_BUFFER);
         while (!closed) {
@@ -170,14 +186,17 @@ function bindDenoUdp(
           }
           const [view, from] = received;
           const addr = from as Deno.NetAddr;
-          onMessage(
-            view.slice(), // the buffer is read into again at once
-            { ip: unmap(addr.hostname), port: addr.port },
-            (reply) =>
-              conn.send(reply, addr).then(
-                () => {},
-                () => {}, // closed meanwhile, or unreachable: the client retries
-              ),
+          const remote = { ip: unmap(addr.hostname), port: addr.port };
+          // `view` is read into again by the next receive: only `now` sees it.
+          const now = handler.now(view, remote);
+          if (now !== undefined) {
+            conn.send(now, addr).then(ignore, ignore);
+            continue;
+          }
+          handler.later(
+            view.slice(),
+            remote,
+            (reply) => conn.send(reply, addr).then(ignore, ignore),
           );
         }
       };
@@ -207,20 +226,25 @@ function bindNodeUdp(hostname: string, port: number): Promise<UdpSocket> {
       socket.off("error", onError);
       socket.on("error", () => {}); // per-datagram send errors: nothing to do
       resolve({
-        serve(onMessage) {
+        serve(handler) {
           socket.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-            onMessage(
-              new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength),
-              { ip: unmap(rinfo.address), port: rinfo.port },
-              (reply) =>
-                new Promise<void>((done) => {
-                  try {
-                    socket.send(reply, rinfo.port, rinfo.address, () => done());
-                  } catch {
-                    done(); // the socket closed meanwhile: the client retries
-                  }
-                }),
+            const bytes = new Uint8Array(
+              msg.buffer,
+              msg.byteOffset,
+              msg.byteLength,
             );
+            const remote = { ip: unmap(rinfo.address), port: rinfo.port };
+            const send = (reply: Uint8Array) =>
+              new Promise<void>((done) => {
+                try {
+                  socket.send(reply, rinfo.port, rinfo.address, () => done());
+                } catch {
+                  done(); // the socket closed meanwhile: the client retries
+                }
+              });
+            const now = handler.now(bytes, remote);
+            if (now !== undefined) void send(now);
+            else handler.later(bytes, remote, send);
           });
         },
         close: () => new Promise<void>((done) => socket.close(() => done())),
@@ -287,20 +311,26 @@ export async function serveStream(
     timeout = TCP_IDLE_TIMEOUT_MS;
     const server = current();
     if (server === undefined) return;
-    await server.serve(query, {
-      proto: "tcp",
-      remote,
-      local,
-      async send(reply) {
-        const framed = new Uint8Array(reply.length + 2);
-        new DataView(framed.buffer).setUint16(0, reply.length);
-        framed.set(reply, 2);
-        let written = 0;
-        while (written < framed.length) {
-          written += await conn.write(framed.subarray(written));
-        }
-      },
-    });
+    const answer = server.answerPlain(query, "tcp", remote);
+    if (answer !== undefined) {
+      try {
+        await send(answer);
+      } catch {
+        return; // the client went away
+      }
+      continue;
+    }
+    await server.serve(query, { proto: "tcp", remote, local, send });
+  }
+
+  async function send(reply: Uint8Array): Promise<void> {
+    const framed = new Uint8Array(reply.length + 2);
+    new DataView(framed.buffer).setUint16(0, reply.length);
+    framed.set(reply, 2);
+    let written = 0;
+    while (written < framed.length) {
+      written += await conn.write(framed.subarray(written));
+    }
   }
 }
 
@@ -360,6 +390,7 @@ async function close(entry: Entry): Promise<void> {
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`, as Go prints an IPv4 client of a dual-stack socket. */
 export function unmap(ip: string): string {
+  if (ip.charCodeAt(0) !== 0x3a) return ip; // not `:`: per query, skip the regex
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   return m === null ? ip : m[1]!;
 }

@@ -18,6 +18,7 @@ import {
   type Handler,
   type ResponseWriter,
 } from "./handler.ts";
+import { answerPlainQuery, plainName, readPlainQuery } from "./plain.ts";
 import {
   decodeHeader,
   decodeMessage,
@@ -32,6 +33,8 @@ import {
 
 /** EDNS0 options a reply may echo (CoreDNS's `edns.SupportedOptions`): NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING. */
 const SUPPORTED_OPTIONS = new Set([3, 9, 10, 11, 12]);
+/** The DS type code. */
+const DS = 43;
 
 /** How a transport delivers a query and takes the reply. */
 export interface Exchange {
@@ -43,6 +46,8 @@ export interface Exchange {
 
 export class DnsServer {
   readonly #zones: Map<string, Handler | undefined>;
+  /** The chain every query goes to when the root is the only zone. */
+  readonly #rootOnly: Handler | undefined;
 
   /**
    * @param address `dns://:1053`, for messages
@@ -53,6 +58,30 @@ export class DnsServer {
     zones: ReadonlyMap<string, Handler | undefined>,
   ) {
     this.#zones = new Map(zones);
+    this.#rootOnly = this.#zones.size === 1 ? this.#zones.get(".") : undefined;
+  }
+
+  /**
+   * The reply to a plain query (plain.ts) when the chain it goes to is
+   * headed by a handler that answers plain queries, written at once; else
+   * undefined, and the query takes `serve`. `bytes` is only read during the
+   * call.
+   */
+  answerPlain(
+    bytes: Uint8Array,
+    proto: "udp" | "tcp",
+    remote: Endpoint,
+  ): Uint8Array | undefined {
+    const q = readPlainQuery(bytes);
+    if (q === undefined) return undefined;
+    const chain = this.#rootOnly ??
+      this.#route(plainName(bytes, q.nameEnd).toLowerCase(), q.type === DS);
+    if (chain?.answerPlain === undefined) return undefined;
+    try {
+      return answerPlainQuery(bytes, q, proto, remote, chain.answerPlain);
+    } catch {
+      return undefined; // serveDNS answers, or reports, as it always did
+    }
   }
 
   /** Answers one message; never throws. */
@@ -120,38 +149,38 @@ export class DnsServer {
       return;
     }
     const w = scrubWriter(x, r);
-    const name = question.name.toLowerCase();
+    const chain = this.#route(
+      question.name.toLowerCase(),
+      question.type === "DS",
+    );
+    if (chain === undefined) {
+      await writeError(w, r, RCODE.REFUSED);
+      return;
+    }
+    await this.#run(chain, w, r);
+  }
+
+  /**
+   * The chain of the most specific zone holding `name` (lower case), or
+   * undefined to refuse: no zone holds it, or the zone has no DNS plugin
+   * (there is no fallback to a parent then). DS belongs to the parent: the
+   * least specific zone holding it answers.
+   */
+  #route(name: string, ds: boolean): Handler | undefined {
     let dsHandler: Handler | undefined;
     for (let off = 0;;) {
       const zone = name.slice(off);
       if (this.#zones.has(zone)) {
         const chain = this.#zones.get(zone);
-        if (chain === undefined) {
-          // A zone without plugins refuses; there is no fallback to a parent.
-          await writeError(w, r, RCODE.REFUSED);
-          return;
-        }
-        if (question.type !== "DS") {
-          await this.#run(chain, w, r);
-          return;
-        }
-        // DS belongs to the parent: keep walking up, remember the last match.
+        if (chain === undefined) return undefined;
+        if (!ds) return chain;
         dsHandler = chain;
       }
       const dot = nextLabel(name, off);
       if (dot === undefined) break;
       off = dot;
     }
-    if (question.type === "DS" && dsHandler !== undefined) {
-      await this.#run(dsHandler, w, r);
-      return;
-    }
-    const root = this.#zones.get(".");
-    if (root !== undefined) {
-      await this.#run(root, w, r);
-      return;
-    }
-    await writeError(w, r, RCODE.REFUSED);
+    return dsHandler ?? this.#zones.get(".");
   }
 
   async #run(chain: Handler, w: ResponseWriter, r: DnsRequest): Promise<void> {

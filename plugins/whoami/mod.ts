@@ -12,7 +12,9 @@ import {
   type HandlerResult,
   type ResponseWriter,
 } from "../../lib/dns/handler.ts";
+import type { PlainAnswer, PlainQuery } from "../../lib/dns/plain.ts";
 import { replyTo, type Rr } from "../../lib/dns/wire.ts";
+import * as ip from "npm:@leichtgewicht/ip-codec@2.0.5";
 import type { Controller, Plugin } from "../../lib/server/plugin.ts";
 
 /** The whoami handler; it never calls the rest of the chain. */
@@ -39,7 +41,69 @@ export function whoamiHandler(): Handler {
       await w.writeMsg(reply);
       return [0];
     },
+    answerPlain,
   };
+}
+
+/** The last client address encoded (dnsperf and most clients ask from one). */
+let lastIp = "";
+let lastAddress = new Uint8Array(4);
+
+/** The client's address as A or AAAA data, encoded as the general path's encoder does. */
+function addressOf(remote: string): Uint8Array {
+  if (remote !== lastIp) {
+    lastAddress = remote.includes(":")
+      ? ip.v6.encode(remote, new Uint8Array(16))
+      : ip.v4.encode(remote, new Uint8Array(4));
+    lastIp = remote;
+  }
+  return lastAddress;
+}
+
+/** The SRV owner's first label, `_udp` or `_tcp`, with its length. */
+const SRV_LABEL = {
+  udp: [4, 0x5f, 0x75, 0x64, 0x70],
+  tcp: [4, 0x5f, 0x74, 0x63, 0x70],
+};
+
+/**
+ * `serveDNS`'s reply to a plain query, as records: the A or AAAA record
+ * owned by the query name, then `_udp.NAME`/`_tcp.NAME` SRV 0 0 PORT `.`.
+ */
+function answerPlain(q: PlainQuery): PlainAnswer {
+  const out = q.out;
+  const address = addressOf(q.remote.ip);
+  let at = q.nameEnd + 4;
+  out.copyWithin(at, 12, q.nameEnd);
+  at += q.nameEnd - 12;
+  at = record(out, at, address.length === 4 ? 1 : 28, address);
+  at = put(out, at, SRV_LABEL[q.proto]);
+  out.copyWithin(at, 12, q.nameEnd);
+  at += q.nameEnd - 12;
+  const port = q.remote.port;
+  // priority 0, weight 0, the port, the target: the root.
+  at = record(out, at, 33, [0, 0, 0, 0, port >> 8, port & 0xff, 0]);
+  return { authoritative: true, end: at, ancount: 0, nscount: 0, arcount: 2 };
+}
+
+/** A record's fields after its owner: TYPE, CLASS IN, TTL 0, the data; returns its end. */
+function record(
+  out: Uint8Array,
+  at: number,
+  type: number,
+  data: ArrayLike<number>,
+): number {
+  return put(
+    out,
+    put(out, at, [0, type, 0, 1, 0, 0, 0, 0, 0, data.length]),
+    data,
+  );
+}
+
+/** Writes `data` into `out` at `at`; returns its end. */
+function put(out: Uint8Array, at: number, data: ArrayLike<number>): number {
+  for (let i = 0; i < data.length; i++) out[at + i] = data[i]!;
+  return at + data.length;
 }
 
 function setup(c: Controller): void {
