@@ -105,11 +105,11 @@ export const P3: Suite = {
  * is asked for four `profile?seconds=1` in a row, 2 s after it is ready
  * (Parca's and Prometheus's first scrape comes a scrape interval after a
  * target appears); the time beyond the 1 s asked for, first against the
- * median of the later three, in three fresh processes.
+ * median of the later three, in five fresh processes.
  */
 async function firstProfile(c: Config): Promise<Result[]> {
   const runs: { first: number; later: number }[] = [];
-  for (let i = 0; i < (c.quick ? 2 : 3); i++) {
+  for (let i = 0; i < (c.quick ? 2 : 5); i++) {
     c.log(`P3c: first profiles of a fresh server, ${i + 1}…`);
     const { child, app, pprof } = await startApp({ pprof: true });
     let loading = true;
