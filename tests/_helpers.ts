@@ -105,17 +105,65 @@ export async function waitFor(
   }
 }
 
-/** Starts coredeno on a Corefile and waits for its version banner. */
+/** What a started coredeno printed about the ports it bound. */
+export interface BoundPorts {
+  /**
+   * The port of `key`'s zone line (`.:PORT`, `example.org.:PORT on HOST`,
+   * `tls://.:PORT`): the port bound, also where the Corefile said 0.
+   */
+  zonePort(key?: string): number;
+  /**
+   * The port of `plugin`'s `Listening on HOST:PORT` line, which an HTTP
+   * listener (pprof, health, ready, prometheus) logs for port 0; `index`
+   * counts such lines of that plugin in printed order (a reload adds more).
+   */
+  httpPort(plugin: string, index?: number): number;
+}
+
+/** Reads the zone lines and `Listening on` lines out of coredeno's stdout. */
+export function boundPorts(stdout: () => string): BoundPorts {
+  return {
+    zonePort(key = ".") {
+      for (const line of stdout().split("\n")) {
+        if (!line.startsWith(`${key}:`)) continue;
+        const match = /^(\d+)(?: on \S+)?$/.exec(line.slice(key.length + 1));
+        if (match) return Number(match[1]);
+      }
+      throw new Error(`No zone line for ${key} in:\n${stdout()}`);
+    },
+    httpPort(plugin, index = 0) {
+      const lines = [
+        ...stdout().matchAll(
+          new RegExp(
+            `^\\[INFO\\] plugin/${plugin}: Listening on \\S+:(\\d+)$`,
+            "gm",
+          ),
+        ),
+      ];
+      const line = lines[index];
+      if (line === undefined) {
+        throw new Error(`No port ${index} of ${plugin} in:\n${stdout()}`);
+      }
+      return Number(line[1]);
+    },
+  };
+}
+
+/**
+ * Starts coredeno on a Corefile and waits for its version banner. Write
+ * port 0 in the Corefile and read the bound ports from `zonePort` and
+ * `httpPort`.
+ */
 export async function startCoredeno(
   corefile: string,
   args: string[] = [],
-): Promise<Coredeno & { cleanup(): void }> {
+): Promise<Coredeno & BoundPorts & { cleanup(): void }> {
   const files = tempFiles({ Corefile: corefile });
   const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`, ...args], {
     cwd: files.dir,
   });
   await waitForOutput(server, "coredeno", "coredeno-");
-  return { ...server, cleanup: files.cleanup };
+  return { ...server, ...boundPorts(server.stdout), cleanup: files.cleanup };
 }
 
 /** Waits until `process` prints `marker` on stdout; fails at once if it exits first. */
@@ -169,13 +217,12 @@ export function goAvailable(): boolean {
 
 /** A process running `tests/pprof/fixtures/workload.ts`: pprof plus a known workload. */
 export async function startWorkload(pprofBlockBody = "") {
-  const port = freePort();
   const server = spawnScript(
     new URL("tests/pprof/fixtures/workload.ts", REPO).pathname,
     [pprofBlockBody],
-    { PPROF_PORT: String(port) },
   );
   await waitForOutput(server, "the workload", "ready ");
+  const port = Number(/^ready (\d+) /m.exec(server.stdout())![1]);
   return { ...server, port, base: `http://127.0.0.1:${port}` };
 }
 
