@@ -162,21 +162,32 @@ export async function startCoredeno(
   const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`, ...args], {
     cwd: files.dir,
   });
-  await waitForOutput(server, "coredeno", "coredeno-");
+  await waitForOutput(server, "coredeno", BANNER);
   return { ...server, ...boundPorts(server.stdout), cleanup: files.cleanup };
 }
 
+/**
+ * coredeno's version line, the last of its startup output: at the start of
+ * a line, since a log line may name a `coredeno-test-` temp dir earlier.
+ */
+export const BANNER = /^coredeno-\S+$/m;
+
+/** Whether `process` has printed its version line: it has started. */
+export function bannerPrinted(process: { stdout(): string }): boolean {
+  return BANNER.test(process.stdout());
+}
+
 /** Waits until `process` prints `marker` on stdout; fails at once if it exits first. */
-async function waitForOutput(process: Coredeno, name: string, marker: string) {
+async function waitForOutput(process: Coredeno, name: string, marker: RegExp) {
   let exited = false;
   process.status.then(() => exited = true);
-  await waitFor(`${name} to print ${JSON.stringify(marker)}`, () => {
+  await waitFor(`${name} to print ${marker}`, () => {
     if (exited) {
       throw new Error(
         `${name} exited early:\n${process.stdout()}\n${process.stderr()}`,
       );
     }
-    return process.stdout().includes(marker);
+    return marker.test(process.stdout());
   });
 }
 
@@ -221,7 +232,7 @@ export async function startWorkload(pprofBlockBody = "") {
     new URL("tests/pprof/fixtures/workload.ts", REPO).pathname,
     [pprofBlockBody],
   );
-  await waitForOutput(server, "the workload", "ready ");
+  await waitForOutput(server, "the workload", /^ready /m);
   const port = Number(/^ready (\d+) /m.exec(server.stdout())![1]);
   return { ...server, port, base: `http://127.0.0.1:${port}` };
 }

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import {
+  bannerPrinted,
   boundPorts,
   freePort,
   REPO,
@@ -62,7 +63,7 @@ async function startCoredenoIn(files: Record<string, string>, args: string[]) {
   const dir = tempFiles(files);
   const process = spawnCoredeno(args, { cwd: dir.dir });
   try {
-    await waitFor("the banner", () => process.stdout().includes("coredeno-"));
+    await waitFor("the banner", () => bannerPrinted(process));
   } finally {
     await process.stop();
     dir.cleanup();
@@ -211,7 +212,7 @@ Deno.test("-pidfile holds the pid while running and is removed on exit", async (
     extraPermissions: [`--allow-write=${pidfile}`],
   });
   try {
-    await waitFor("the banner", () => process.stdout().includes("coredeno-"));
+    await waitFor("the banner", () => bannerPrinted(process));
     assert.equal(await Deno.readTextFile(pidfile), `${process.child.pid}\n`);
   } finally {
     const status = await process.stop();

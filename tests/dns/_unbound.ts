@@ -72,7 +72,7 @@ export async function startUnbound(
   }: {
     data?: string[];
     zone?: string;
-    /** Default: a free one. */
+    /** Default: a free one (unbound binds the port its config names, and reports none). */
     port?: number;
     /** More `server:` options, e.g. `tcp-idle-timeout: 200`. */
     server?: string[];

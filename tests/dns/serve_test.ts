@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { RCODE } from "../../lib/dns/wire.ts";
 import {
-  freePort,
+  bannerPrinted,
+  boundPorts,
   spawnCoredeno,
   startCoredeno,
   tempFiles,
@@ -25,8 +26,8 @@ import {
 const hasDig = digAvailable();
 
 Deno.test("whoami answers A and SRV in the additional section over UDP and TCP", async () => {
-  const port = freePort();
-  const server = await startCoredeno(`.:${port} {\n    whoami\n}\n`);
+  const server = await startCoredeno(".:0 {\n    whoami\n}\n");
+  const port = server.zonePort();
   try {
     const udp = await udpQuery(
       port,
@@ -103,8 +104,8 @@ Deno.test({
   name: "dig sees whoami's answer over UDP and TCP, with EDNS0 echoed",
   ignore: !hasDig,
   async fn() {
-    const port = freePort();
-    const server = await startCoredeno(`.:${port} {\n    whoami\n}\n`);
+    const server = await startCoredeno(".:0 {\n    whoami\n}\n");
+    const port = server.zonePort();
     try {
       const udp = await dig(port, "example.org", "A");
       assert.match(udp, /status: NOERROR/);
@@ -127,23 +128,22 @@ Deno.test({
 });
 
 Deno.test("queries go to the most specific zone; unserved zones are REFUSED", async () => {
-  const port = freePort();
-  const health = freePort();
   const corefile = [
-    `example.org:${port} {`,
+    "example.org:0 {",
     "    log",
     "    whoami",
     "}",
-    `sub.example.org:${port} {`,
+    "sub.example.org:0 {",
     "    whoami",
     "}",
     // A zone whose block has no DNS plugin refuses: no fallback to the parent.
-    `empty.example.org:${port} {`,
-    `    health 127.0.0.1:${health}`,
+    "empty.example.org:0 {",
+    "    health 127.0.0.1:0",
     "}",
     "",
   ].join("\n");
   const server = await startCoredeno(corefile);
+  const port = server.zonePort("example.org.");
   try {
     const logged = () =>
       server.stdout().split("\n").filter((l) => l.startsWith("[INFO] 127."));
@@ -179,19 +179,19 @@ Deno.test("queries go to the most specific zone; unserved zones are REFUSED", as
 });
 
 Deno.test("log writes CoreDNS's default and {combined} lines", async () => {
-  const port = freePort();
   const corefile = [
-    `example.org:${port} {`,
+    "example.org:0 {",
     "    log",
     "    whoami",
     "}",
-    `example.net:${port} {`,
+    "example.net:0 {",
     "    log . {combined}",
     "    whoami",
     "}",
     "",
   ].join("\n");
   const server = await startCoredeno(corefile);
+  const port = server.zonePort("example.org.");
   try {
     const q = await udpQuery(
       port,
@@ -236,10 +236,10 @@ Deno.test("log writes CoreDNS's default and {combined} lines", async () => {
 });
 
 Deno.test("errors logs what the chain returns; an unanswered query is SERVFAIL", async () => {
-  const port = freePort();
   const server = await startCoredeno(
-    `example.org:${port} {\n    errors\n    log\n}\n`,
+    "example.org:0 {\n    errors\n    log\n}\n",
   );
+  const port = server.zonePort("example.org.");
   try {
     const q = await udpQuery(
       port,
@@ -274,8 +274,8 @@ Deno.test("errors logs what the chain returns; an unanswered query is SERVFAIL",
 });
 
 Deno.test("malformed and unusual queries get miekg/dns's and CoreDNS's answers", async () => {
-  const port = freePort();
-  const server = await startCoredeno(`.:${port} {\n    whoami\n}\n`);
+  const server = await startCoredeno(".:0 {\n    whoami\n}\n");
+  const port = server.zonePort();
   try {
     // No question: FORMERR, header only.
     const noQuestion = await udpRaw(
@@ -331,12 +331,10 @@ Deno.test("malformed and unusual queries get miekg/dns's and CoreDNS's answers",
 });
 
 Deno.test("health and ready answer on their addresses", async () => {
-  const port = freePort();
-  const health = freePort();
-  const ready = freePort();
   const server = await startCoredeno(
-    `.:${port} {\n    health 127.0.0.1:${health}\n    ready 127.0.0.1:${ready}\n    whoami\n}\n`,
+    ".:0 {\n    health 127.0.0.1:0\n    ready 127.0.0.1:0\n    whoami\n}\n",
   );
+  const [health, ready] = [server.httpPort("health"), server.httpPort("ready")];
   try {
     const h = await fetch(`http://127.0.0.1:${health}/health`);
     assert.equal(h.status, 200);
@@ -354,11 +352,10 @@ Deno.test("health and ready answer on their addresses", async () => {
 });
 
 Deno.test("health lameduck keeps serving after SIGTERM, then exits", async () => {
-  const port = freePort();
-  const health = freePort();
   const server = await startCoredeno(
-    `.:${port} {\n    health 127.0.0.1:${health} {\n        lameduck 1s\n    }\n    whoami\n}\n`,
+    ".:0 {\n    health 127.0.0.1:0 {\n        lameduck 1s\n    }\n    whoami\n}\n",
   );
+  const [port, health] = [server.zonePort(), server.httpPort("health")];
   try {
     server.child.kill("SIGTERM");
     await waitFor("lameduck", () => server.stdout().includes("lameduck"));
@@ -378,12 +375,11 @@ Deno.test("health lameduck keeps serving after SIGTERM, then exits", async () =>
 });
 
 Deno.test("the built-in default serves whoami and log on -dns.port", async () => {
-  const port = freePort();
   const dir = tempFiles({});
-  const server = spawnCoredeno(["-dns.port", String(port)], { cwd: dir.dir });
+  const server = spawnCoredeno(["-dns.port", "0"], { cwd: dir.dir });
   try {
-    await waitFor("the banner", () => server.stdout().includes("coredeno-"));
-    assert.match(server.stdout(), new RegExp(`^\\.:${port}$`, "m"));
+    await waitFor("the banner", () => bannerPrinted(server));
+    const port = boundPorts(server.stdout).zonePort(); // the root zone's line
     const q = await udpQuery(
       port,
       queryMessage("example.org.", "A", { id: 3 }),
@@ -399,9 +395,8 @@ Deno.test("the built-in default serves whoami and log on -dns.port", async () =>
 Deno.test("a DNS port in use fails startup with Go's words, and nothing keeps running", async () => {
   const busy = Deno.listen({ hostname: "0.0.0.0", port: 0 });
   const port = busy.addr.port;
-  const pprof = freePort();
   const dir = tempFiles({
-    Corefile: `.:${port} {\n    pprof 127.0.0.1:${pprof}\n    whoami\n}\n`,
+    Corefile: `.:${port} {\n    pprof 127.0.0.1:0\n    whoami\n}\n`,
   });
   try {
     const server = spawnCoredeno(["-conf", "Corefile"], { cwd: dir.dir });

@@ -16,7 +16,7 @@ import type {
 } from "../../lib/dns/handler.ts";
 import { type Message, RCODE, replyTo } from "../../lib/dns/wire.ts";
 import { Cache, parseCache } from "../../plugins/cache/mod.ts";
-import { freePort, startCoredeno } from "../_helpers.ts";
+import { startCoredeno } from "../_helpers.ts";
 import { dig, digAvailable, queryMessage } from "../dns/_dns.ts";
 import { startUnbound, unboundAvailable } from "../dns/_unbound.ts";
 
@@ -267,11 +267,11 @@ Deno.test({
   ignore: !hasUnbound || !hasDig,
   async fn() {
     const unbound = await startUnbound();
-    const port = freePort();
     const server = await startCoredeno(
-      `.:${port} {\n  cache 30 {\n    serve_stale 1h\n  }\n  forward . 127.0.0.1:${unbound.port} {\n` +
+      `.:0 {\n  cache 30 {\n    serve_stale 1h\n  }\n  forward . 127.0.0.1:${unbound.port} {\n` +
         `    max_fails 0\n    read_timeout 300ms\n  }\n}\n`,
     );
+    const port = server.zonePort();
     const ttl = (text: string, type: string) =>
       Number(new RegExp(`\\s(\\d+)\\s+IN\\s+${type}\\s`).exec(text)?.[1]);
     try {
