@@ -1,5 +1,6 @@
 /** Shared fixtures: free ports, a coredeno subprocess, and the `go` gate. */
 
+import assert from "node:assert/strict";
 import { START_PERMISSIONS } from "../lib/permissions.ts";
 
 export const REPO = new URL("../", import.meta.url);
@@ -260,4 +261,28 @@ export function spawnScript(
     env: { NO_COLOR: "1", ...env },
   }).spawn();
   return captured(child);
+}
+
+/** Builds the bundle into `dir` with `deno task bundle`'s script. */
+export async function buildBundle(dir: string): Promise<string> {
+  const output = `${dir}/coredeno.js`;
+  const built = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-run",
+      "--allow-read",
+      "--allow-write",
+      "tools/bundle.ts",
+      "--output",
+      output,
+    ],
+    cwd: REPO.pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(built.success, new TextDecoder().decode(built.stderr));
+  const code = await Deno.readTextFile(output);
+  assert.match(code, /\/\/# sourceMappingURL=coredeno\.js\.map\n?$/);
+  await Deno.stat(`${output}.map`);
+  return output;
 }

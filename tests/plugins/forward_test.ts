@@ -12,7 +12,7 @@ import type { DnsRequest, ResponseWriter } from "../../lib/dns/handler.ts";
 import { CachedClosedError, Upstream } from "../../lib/dns/upstream.ts";
 import { type Message, RCODE } from "../../lib/dns/wire.ts";
 import { Forward, parseForward, parseTo } from "../../plugins/forward/mod.ts";
-import { freePort, startCoredeno, tempFiles, waitFor } from "../_helpers.ts";
+import { startCoredeno, tempFiles, waitFor } from "../_helpers.ts";
 import { dig, digAvailable, queryMessage } from "../dns/_dns.ts";
 import {
   startUnbound,
@@ -26,6 +26,29 @@ const hasDig = digAvailable();
 /** The directive's tokens, on line 2 of a Corefile as in a server block. */
 function dispenser(text: string): Dispenser {
   return new Dispenser("Corefile", tokenize(`\n${text}`, "Corefile"));
+}
+
+/** A ResponseWriter that keeps what is written. */
+function recordingWriter(): { written: Message[]; w: ResponseWriter } {
+  const written: Message[] = [];
+  const w: ResponseWriter = {
+    writeMsg: (m) => {
+      written.push(m);
+      return Promise.resolve();
+    },
+  };
+  return { written, w };
+}
+
+/** A UDP query for www.example.test. A, as the DNS server hands it on. */
+function wwwRequest(): DnsRequest {
+  return {
+    msg: queryMessage("www.example.test.", "A"),
+    length: 34,
+    proto: "udp",
+    remote: { ip: "127.0.0.1", port: 1 },
+    local: { ip: "127.0.0.1", port: 53 },
+  };
 }
 
 Deno.test("parseForward() reads CoreDNS's properties", () => {
@@ -154,12 +177,12 @@ Deno.test({
   ignore: !hasUnbound || !hasDig,
   async fn() {
     const unbound = await startUnbound();
-    const port = freePort();
     const server = await startCoredeno(
-      `.:${port} {\n  errors\n  forward . 127.0.0.1:${unbound.port}\n}\n` +
-        `skip.example.test:${port} {\n  forward . 127.0.0.1:${unbound.port} {\n` +
+      `.:0 {\n  errors\n  forward . 127.0.0.1:${unbound.port}\n}\n` +
+        `skip.example.test:0 {\n  forward . 127.0.0.1:${unbound.port} {\n` +
         `    except example.test\n  }\n  whoami\n}\n`,
     );
+    const port = server.zonePort();
     try {
       assert.equal(
         (await dig(port, "www.example.test", "A", "+short")).trim(),
@@ -214,11 +237,11 @@ Deno.test({
       );
     let first = await startUnbound({ data: data("192.0.2.1") });
     const second = await startUnbound({ data: data("192.0.2.2") });
-    const port = freePort();
     const server = await startCoredeno(
-      `.:${port} {\n  errors\n  forward . 127.0.0.1:${first.port} 127.0.0.1:${second.port} {\n` +
+      `.:0 {\n  errors\n  forward . 127.0.0.1:${first.port} 127.0.0.1:${second.port} {\n` +
         `    policy sequential\n    max_fails 1\n    health_check 100ms\n    read_timeout 300ms\n  }\n}\n`,
     );
+    const port = server.zonePort();
     const www = async () =>
       (await dig(port, "www.example.test", "A", "+short", "+time=3")).trim();
     try {
@@ -334,24 +357,11 @@ Deno.test({
       `forward . 127.0.0.1:${unbound.port} {\n  force_tcp\n}`,
     ));
     const f = new Forward(config!);
-    const written: Message[] = [];
-    const w: ResponseWriter = {
-      writeMsg: (m) => {
-        written.push(m);
-        return Promise.resolve();
-      },
-    };
-    const request = (): DnsRequest => ({
-      msg: queryMessage("www.example.test.", "A"),
-      length: 34,
-      proto: "udp",
-      remote: { ip: "127.0.0.1", port: 1 },
-      local: { ip: "127.0.0.1", port: 53 },
-    });
+    const { written, w } = recordingWriter();
     try {
-      assert.deepEqual(await f.serveDNS(w, request()), [RCODE.NOERROR]);
+      assert.deepEqual(await f.serveDNS(w, wwwRequest()), [RCODE.NOERROR]);
       await new Promise((r) => setTimeout(r, 600));
-      assert.deepEqual(await f.serveDNS(w, request()), [RCODE.NOERROR]);
+      assert.deepEqual(await f.serveDNS(w, wwwRequest()), [RCODE.NOERROR]);
       assert.deepEqual(written.map((m) => m.answer[0]?.data), [
         "192.0.2.1",
         "192.0.2.1",
@@ -375,23 +385,10 @@ Deno.test("forward: max_concurrent refuses the query over the limit", async () =
     `forward . 127.0.0.1:${silentPort} {\n  max_concurrent 1\n  max_fails 0\n  read_timeout 200ms\n}`,
   ));
   const f = new Forward(config!);
-  const written: Message[] = [];
-  const w: ResponseWriter = {
-    writeMsg: (m) => {
-      written.push(m);
-      return Promise.resolve();
-    },
-  };
-  const request = (): DnsRequest => ({
-    msg: queryMessage("www.example.test.", "A"),
-    length: 34,
-    proto: "udp",
-    remote: { ip: "127.0.0.1", port: 1 },
-    local: { ip: "127.0.0.1", port: 53 },
-  });
+  const { written, w } = recordingWriter();
   try {
-    const pending = f.serveDNS(w, request());
-    const [rcode, error] = await f.serveDNS(w, request());
+    const pending = f.serveDNS(w, wwwRequest());
+    const [rcode, error] = await f.serveDNS(w, wwwRequest());
     assert.equal(rcode, RCODE.REFUSED);
     assert.equal(error?.message, "concurrent queries exceeded maximum 1");
     const [failed, why] = await pending;

@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { basename } from "node:path";
-import { CONFIG, freePort, startCoredeno, waitFor } from "../_helpers.ts";
+import { CONFIG, startCoredeno } from "../_helpers.ts";
+import { goPprofWebUi } from "../_go.ts";
 import { encodeProfile } from "../../lib/profile/encode.ts";
 import { mainBinaryName } from "../../lib/profile/pprof.ts";
 import { syntheticCpuProfile } from "../pprof/_synthetic_cpu.ts";
@@ -25,40 +26,6 @@ function has(command: string, args: string[]): boolean {
   } catch {
     return false;
   }
-}
-
-/** `go tool pprof -http` on `file`, no browser of its own. */
-async function pprofWebUi(file: string, tmp: string) {
-  const port = freePort();
-  const child = new Deno.Command("go", {
-    args: ["tool", "pprof", `-http=127.0.0.1:${port}`, "-no_browser", file],
-    env: { PPROF_TMPDIR: tmp, HOME: tmp },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const base = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await child.status;
-  };
-  try {
-    await waitFor("go tool pprof -http to serve", async () => {
-      try {
-        const response = await fetch(`${base}/ui/top`);
-        await response.body?.cancel();
-        return response.ok;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-        return false;
-      }
-    }, 30_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { base, stop };
 }
 
 /** Why the test cannot run on this machine, if it cannot: a tool missing. */
@@ -108,10 +75,8 @@ async function inChromium() {
   }
   await Deno.mkdir(OUT, { recursive: true });
   const dir = await Deno.makeTempDir({ prefix: "pprof-web-" });
-  const port = freePort();
-  const server = await startCoredeno(
-    `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
-  );
+  const server = await startCoredeno(".:0 {\n    pprof 127.0.0.1:0\n}\n");
+  const port = server.httpPort("pprof");
   const uis: { stop(): Promise<void> }[] = [];
   try {
     const response = await fetch(
@@ -126,9 +91,9 @@ async function inChromium() {
       `${dir}/synthetic.pb.gz`,
       await encodeProfile(await syntheticCpuProfile()),
     );
-    const served = await pprofWebUi(`${dir}/served.pb.gz`, dir);
+    const served = await goPprofWebUi(`${dir}/served.pb.gz`);
     uis.push(served);
-    const synthetic = await pprofWebUi(`${dir}/synthetic.pb.gz`, dir);
+    const synthetic = await goPprofWebUi(`${dir}/synthetic.pb.gz`);
     uis.push(synthetic);
 
     const driver = await new Deno.Command(Deno.execPath(), {
