@@ -139,7 +139,11 @@ export async function measure(
 
 // ---------------------------------------------------------------- processes
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1: only for
+ * `freeDnsPort`, for DNS servers whose port is written before they start
+ * (unbound's config, several `.` servers in one Corefile, dnsperf's target).
+ */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
