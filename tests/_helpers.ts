@@ -47,23 +47,13 @@ export function spawnCoredeno(
   args: string[],
   options: { cwd?: string; extraPermissions?: string[] } = {},
 ): Coredeno {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--config",
-      CONFIG,
-      ...START_PERMISSIONS,
-      ...(options.extraPermissions ?? []),
-      MAIN,
-      ...args,
-    ],
-    cwd: options.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  return captured(child);
+  return spawnScript(
+    MAIN,
+    args,
+    {},
+    options.extraPermissions ?? [],
+    options.cwd,
+  );
 }
 
 /** Collects a child's stdout and stderr as text while it runs. */
@@ -244,6 +234,7 @@ export function spawnScript(
   args: string[],
   env: Record<string, string> = {},
   denoFlags: string[] = [],
+  cwd?: string,
 ): Coredeno {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -255,6 +246,7 @@ export function spawnScript(
       path,
       ...args,
     ],
+    cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { pprofHandler } from "../../lib/pprof/mod.ts";
+import { inMemoryPprof } from "./_in_memory.ts";
 import { startCoredeno } from "../_helpers.ts";
 
 /** GETs the index every 50 ms until stopped; counts the answers and collects any failure. */
@@ -58,10 +58,7 @@ async function rawRequest(port: number, bytes: string): Promise<string> {
 }
 
 Deno.test("abusive parameters and odd methods get Go-style 4xx, in memory", async (t) => {
-  const handler = pprofHandler();
-  const base = "http://127.0.0.1";
-  const fetch = (url: string, init?: RequestInit) =>
-    handler(new Request(url, init));
+  const { base, fetch, close } = inMemoryPprof();
   try {
     await t.step("malformed and absurd parameters", async () => {
       const cases: [string, number][] = [
@@ -97,7 +94,7 @@ Deno.test("abusive parameters and odd methods get Go-style 4xx, in memory", asyn
       }
     });
   } finally {
-    await handler.close();
+    await close();
   }
 });
 

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { pprofHandler } from "../../lib/pprof/mod.ts";
+import { inMemoryPprof } from "./_in_memory.ts";
 import { startCoredeno } from "../_helpers.ts";
 
 const GO_ERROR_HEADERS = {
@@ -88,11 +88,7 @@ async function assertIndex(fetch: Fetch, base: string) {
 }
 
 Deno.test("pprof HTTP surface answers as Go's net/http/pprof, in memory", async (t) => {
-  const handler = pprofHandler();
-  const base = "http://127.0.0.1";
-  /** `fetch` for the handler: a Request in, a Response out, no socket. */
-  const fetch = (url: string, init?: RequestInit) =>
-    handler(new Request(url, init));
+  const { base, fetch, close } = inMemoryPprof();
   try {
     await t.step(
       "/debug/pprof redirects (302) to /debug/pprof/",
@@ -187,7 +183,7 @@ Deno.test("pprof HTTP surface answers as Go's net/http/pprof, in memory", async 
       },
     );
   } finally {
-    await handler.close();
+    await close();
   }
 });
 
