@@ -148,13 +148,22 @@ export function boundPorts(stdout: () => string): BoundPorts {
 export async function startCoredeno(
   corefile: string,
   args: string[] = [],
-): Promise<Coredeno & BoundPorts & { cleanup(): void }> {
+): Promise<Coredeno & BoundPorts & { cleanup(): void } & AsyncDisposable> {
   const files = tempFiles({ Corefile: corefile });
   const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`, ...args], {
     cwd: files.dir,
   });
   await waitForOutput(server, "coredeno", BANNER);
-  return { ...server, ...boundPorts(server.stdout), cleanup: files.cleanup };
+  return {
+    ...server,
+    ...boundPorts(server.stdout),
+    cleanup: files.cleanup,
+    /** `await using`: stops it and removes its files. */
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+      files.cleanup();
+    },
+  };
 }
 
 /**

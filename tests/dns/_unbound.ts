@@ -24,7 +24,7 @@ export const UNBOUND_DATA: string[] = [
   ),
 ];
 
-export interface Unbound {
+export interface Unbound extends AsyncDisposable {
   readonly port: number;
   /** Kills the process (SIGKILL) and waits for it to be gone. */
   kill(): Promise<void>;
@@ -130,12 +130,10 @@ export async function startUnbound(
     await status;
     await pump.catch(() => {});
   };
-  return {
-    port,
-    kill,
-    async stop() {
-      await kill();
-      files.cleanup();
-    },
+  const stop = async () => {
+    await kill();
+    files.cleanup();
   };
+  // `await using` stops it.
+  return { port, kill, stop, [Symbol.asyncDispose]: stop };
 }

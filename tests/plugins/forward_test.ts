@@ -176,51 +176,45 @@ Deno.test({
     "forward: dig over UDP and TCP through coredeno to unbound; truncated answers come over TCP",
   ignore: !hasUnbound || !hasDig,
   async fn() {
-    const unbound = await startUnbound();
-    const server = await startCoredeno(
+    await using unbound = await startUnbound();
+    await using server = await startCoredeno(
       `.:0 {\n  errors\n  forward . 127.0.0.1:${unbound.port}\n}\n` +
         `skip.example.test:0 {\n  forward . 127.0.0.1:${unbound.port} {\n` +
         `    except example.test\n  }\n  whoami\n}\n`,
     );
     const port = server.zonePort();
-    try {
-      assert.equal(
-        (await dig(port, "www.example.test", "A", "+short")).trim(),
-        "192.0.2.1",
-      );
-      assert.equal(
-        (await dig(port, "www.example.test", "AAAA", "+short", "+tcp")).trim(),
-        "2001:db8::1",
-      );
-      assert.equal(
-        (await dig(port, "alias.example.test", "A", "+short")).trim(),
-        "www.example.test.", // unbound does not chase CNAMEs in local data
-      );
-      const nx = await dig(port, "nx.example.test", "A");
-      assert.match(nx, /status: NXDOMAIN/);
-      assert.match(nx, /example\.test\.\s+\d+\s+IN\s+SOA/);
-      // No EDNS0: unbound's 1314-byte answer is cut to TC; dig asks again
-      // over TCP, where forward uses TCP to unbound too.
-      const udpOnly = await dig(
-        port,
-        "big.example.test",
-        "A",
-        "+noedns",
-        "+ignore",
-      );
-      assert.match(udpOnly, /flags: qr aa tc rd ra; QUERY: 1, ANSWER: 0/);
-      const big = await dig(port, "big.example.test", "A", "+noedns");
-      assert.match(big, /Truncated, retrying in TCP mode/);
-      assert.match(big, /ANSWER: 40,/);
-      // `except` hands the name to the next plugin (whoami answers).
-      const skipped = await dig(port, "a.skip.example.test", "A");
-      assert.match(skipped, /status: NOERROR/);
-      assert.match(skipped, /_udp\.a\.skip\.example\.test\./);
-    } finally {
-      await server.stop();
-      server.cleanup();
-      await unbound.stop();
-    }
+    assert.equal(
+      (await dig(port, "www.example.test", "A", "+short")).trim(),
+      "192.0.2.1",
+    );
+    assert.equal(
+      (await dig(port, "www.example.test", "AAAA", "+short", "+tcp")).trim(),
+      "2001:db8::1",
+    );
+    assert.equal(
+      (await dig(port, "alias.example.test", "A", "+short")).trim(),
+      "www.example.test.", // unbound does not chase CNAMEs in local data
+    );
+    const nx = await dig(port, "nx.example.test", "A");
+    assert.match(nx, /status: NXDOMAIN/);
+    assert.match(nx, /example\.test\.\s+\d+\s+IN\s+SOA/);
+    // No EDNS0: unbound's 1314-byte answer is cut to TC; dig asks again
+    // over TCP, where forward uses TCP to unbound too.
+    const udpOnly = await dig(
+      port,
+      "big.example.test",
+      "A",
+      "+noedns",
+      "+ignore",
+    );
+    assert.match(udpOnly, /flags: qr aa tc rd ra; QUERY: 1, ANSWER: 0/);
+    const big = await dig(port, "big.example.test", "A", "+noedns");
+    assert.match(big, /Truncated, retrying in TCP mode/);
+    assert.match(big, /ANSWER: 40,/);
+    // `except` hands the name to the next plugin (whoami answers).
+    const skipped = await dig(port, "a.skip.example.test", "A");
+    assert.match(skipped, /status: NOERROR/);
+    assert.match(skipped, /_udp\.a\.skip\.example\.test\./);
   },
 });
 

@@ -265,23 +265,17 @@ Deno.test({
       files.cleanup();
     }
 
-    const unbound = await startUnbound();
-    const server = await startCoredeno(
+    await using unbound = await startUnbound();
+    await using server = await startCoredeno(
       `.:0 {\n  loop\n  forward . 127.0.0.1:${unbound.port}\n}\n`,
     );
     const other = server.zonePort();
-    try {
-      await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(
-        (await dig(other, "www.example.test", "A", "+short")).trim(),
-        "192.0.2.1",
-      );
-      assert.doesNotMatch(server.stdout(), /FATAL/);
-    } finally {
-      await server.stop();
-      server.cleanup();
-      await unbound.stop();
-    }
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(
+      (await dig(other, "www.example.test", "A", "+short")).trim(),
+      "192.0.2.1",
+    );
+    assert.doesNotMatch(server.stdout(), /FATAL/);
   },
 });
 
@@ -290,13 +284,14 @@ Deno.test({
     "the Docker-default and Kubernetes-default Corefiles (kubernetes → hosts) load and answer",
   ignore: !hasUnbound || !hasDig,
   async fn() {
-    const unbound = await startUnbound();
+    await using unbound = await startUnbound();
     const files = tempFiles({
       hosts: "10.96.0.10 kube-dns.kube-system.svc.cluster.local\n",
     });
-    // Kubernetes' default, with the kubernetes plugin replaced by hosts and
-    // the fixed ports moved to ports of the kernel's choosing on loopback.
-    const kubernetes = `.:0 {
+    try {
+      // Kubernetes' default, with the kubernetes plugin replaced by hosts and
+      // the fixed ports moved to ports of the kernel's choosing on loopback.
+      const kubernetes = `.:0 {
     errors
     health 127.0.0.1:0 {
        lameduck 5s
@@ -316,72 +311,70 @@ Deno.test({
     loadbalance
 }
 `;
-    const k8s = await startCoredeno(kubernetes);
-    const [dns, health, ready, metrics] = [
-      k8s.zonePort(),
-      k8s.httpPort("health"),
-      k8s.httpPort("ready"),
-      k8s.httpPort("prometheus"),
-    ];
-    try {
-      assert.equal(
-        (await dig(
-          dns,
-          "kube-dns.kube-system.svc.cluster.local",
-          "A",
-          "+short",
-        )).trim(),
-        "10.96.0.10",
-      );
-      assert.equal(
-        (await dig(dns, "-x", "10.96.0.10", "+short")).trim(),
-        "kube-dns.kube-system.svc.cluster.local.",
-      );
-      assert.equal(
-        (await dig(dns, "www.example.test", "A", "+short")).trim(),
-        "192.0.2.1",
-      );
-      assert.match(
-        await dig(dns, "-x", "192.0.2.1"),
-        /status: (NXDOMAIN|NOERROR)/,
-        "fallthrough to forward",
-      );
-      assert.equal(
-        await fetch(`http://127.0.0.1:${health}/health`).then((r) => r.text()),
-        "OK",
-      );
-      assert.equal(
-        (await fetch(`http://127.0.0.1:${ready}/ready`)).status,
-        200,
-      );
-      assert.match(
-        await fetch(`http://127.0.0.1:${metrics}/metrics`).then((r) =>
-          r.text()
-        ),
-        /coredns_dns_requests_total/,
-      );
+      {
+        await using k8s = await startCoredeno(kubernetes);
+        const [dns, health, ready, metrics] = [
+          k8s.zonePort(),
+          k8s.httpPort("health"),
+          k8s.httpPort("ready"),
+          k8s.httpPort("prometheus"),
+        ];
+        assert.equal(
+          (await dig(
+            dns,
+            "kube-dns.kube-system.svc.cluster.local",
+            "A",
+            "+short",
+          )).trim(),
+          "10.96.0.10",
+        );
+        assert.equal(
+          (await dig(dns, "-x", "10.96.0.10", "+short")).trim(),
+          "kube-dns.kube-system.svc.cluster.local.",
+        );
+        assert.equal(
+          (await dig(dns, "www.example.test", "A", "+short")).trim(),
+          "192.0.2.1",
+        );
+        assert.match(
+          await dig(dns, "-x", "192.0.2.1"),
+          /status: (NXDOMAIN|NOERROR)/,
+          "fallthrough to forward",
+        );
+        assert.equal(
+          await fetch(`http://127.0.0.1:${health}/health`).then((r) =>
+            r.text()
+          ),
+          "OK",
+        );
+        assert.equal(
+          (await fetch(`http://127.0.0.1:${ready}/ready`)).status,
+          200,
+        );
+        assert.match(
+          await fetch(`http://127.0.0.1:${metrics}/metrics`).then((r) =>
+            r.text()
+          ),
+          /coredns_dns_requests_total/,
+        );
+      }
+      // Docker Desktop's: forward to the host's resolver, with a cache.
+      {
+        await using docker = await startCoredeno(
+          `.:0 {\n    errors\n    forward . 127.0.0.1:${unbound.port}\n    cache 30\n    loadbalance\n    reload\n}\n`,
+        );
+        const port = docker.zonePort();
+        assert.equal(
+          (await dig(port, "www.example.test", "A", "+short")).trim(),
+          "192.0.2.1",
+        );
+        assert.equal(
+          (await dig(port, "www.example.test", "AAAA", "+short", "+tcp"))
+            .trim(),
+          "2001:db8::1",
+        );
+      }
     } finally {
-      await k8s.stop();
-      k8s.cleanup();
-    }
-    // Docker Desktop's: forward to the host's resolver, with a cache.
-    const docker = await startCoredeno(
-      `.:0 {\n    errors\n    forward . 127.0.0.1:${unbound.port}\n    cache 30\n    loadbalance\n    reload\n}\n`,
-    );
-    const port = docker.zonePort();
-    try {
-      assert.equal(
-        (await dig(port, "www.example.test", "A", "+short")).trim(),
-        "192.0.2.1",
-      );
-      assert.equal(
-        (await dig(port, "www.example.test", "AAAA", "+short", "+tcp")).trim(),
-        "2001:db8::1",
-      );
-    } finally {
-      await docker.stop();
-      docker.cleanup();
-      await unbound.stop();
       files.cleanup();
     }
   },
