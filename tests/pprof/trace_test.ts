@@ -31,9 +31,11 @@ Deno.test("trace: DevTools trace JSON with samples, busy runs and stalls inside 
     const port = Number(/^ready (\d+)$/m.exec(server.stdout())![1]);
     const base = `http://127.0.0.1:${port}/debug/pprof`;
     await waitFor("a first block", () => server.stdout().includes("blocked "));
+    const starts = () => server.stdout().split("profiler started\n").length;
+    const before = starts();
     const pending = fetch(`${base}/trace?seconds=2.5`);
-    // One trace at a time, with Go's error text.
-    await new Promise((r) => setTimeout(r, 200));
+    // One trace at a time, with Go's error text, once the first has started.
+    await waitFor("the trace to start", () => starts() > before);
     const busy = await fetch(`${base}/trace`);
     assert.equal(busy.status, 500);
     assert.equal(busy.headers.get("x-go-pprof"), "1");
