@@ -10,7 +10,12 @@ export const CONFIG = new URL("deno.json", REPO).pathname;
 /** The permissions `deno task start` grants, so tests run what users run. */
 export { START_PERMISSIONS };
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1, and may be taken by
+ * the time it is bound. Prefer port 0 in the Corefile and `startCoredeno`'s
+ * `zonePort`/`httpPort`; this is for a port that must be known before
+ * anything starts (each use says why).
+ */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
