@@ -21,7 +21,7 @@ Deno.test("trace: DevTools trace JSON with samples, busy runs and stalls inside 
   const server = spawnScript(
     new URL("tests/pprof/fixtures/blocker.ts", REPO).pathname,
     [""],
-    { BLOCKS: "1000" },
+    { BLOCKS: "1000", REPORT_PROFILER_START: "1" },
   );
   try {
     await waitFor(
