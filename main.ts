@@ -256,7 +256,7 @@ async function main(args: readonly string[]): Promise<void> {
       fatal(`Could not write pidfile: ${describeReadError(pidfile!, error)}`);
     }
   }
-  if (!quiet) console.log(zoneLines(instance.servers).join("\n"));
+  if (!quiet) console.log(zoneLines(instance.listening()).join("\n"));
   await instance.announce();
   if (!quiet) console.log(versionLines().join("\n"));
 }

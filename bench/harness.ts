@@ -139,7 +139,12 @@ export async function measure(
 
 // ---------------------------------------------------------------- processes
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1: for `freeDnsPort`,
+ * DNS servers whose port is written before they start (unbound's config,
+ * several `.` servers in one Corefile, dnsperf's target), and for P6 in
+ * suites/dns.ts (not converted here).
+ */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;

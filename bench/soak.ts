@@ -40,13 +40,6 @@ interface Reading {
   fds: number;
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 async function shell(command: string): Promise<string> {
   const output = await new Deno.Command("sh", { args: ["-c", command] })
     .output();
@@ -85,8 +78,6 @@ export async function soak(
   { minutes, body, scrape }: SoakOptions,
   log: (text: string) => void,
 ): Promise<boolean> {
-  const appPort = freePort();
-  const pprofPort = freePort();
   const app = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -95,23 +86,25 @@ export async function soak(
       ...START_PERMISSIONS,
       new URL("bench/fixtures/app.ts", REPO).pathname,
       "--app-port",
-      String(appPort),
+      "0",
       ...(body === undefined
         ? []
-        : ["--pprof-port", String(pprofPort), "--pprof-body", body]),
+        : ["--pprof-port", "0", "--pprof-body", body]),
     ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   const reader = app.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
-  while (!seen.includes("ready")) {
+  let ready: RegExpExecArray | null = null;
+  while ((ready = /^ready (\d+) (\S+) /m.exec(seen)) === null) {
     const { value, done } = await reader.read();
     if (done) throw new Error("the soak app exited before it was ready");
     seen += value;
   }
   reader.releaseLock();
   app.stdout.cancel().catch(() => {});
+  const [, appPort = "", pprofPort] = ready;
 
   const start = Date.now();
   const end = start + minutes * 60_000;
@@ -216,7 +209,7 @@ export async function soak(
 }
 
 /** The app's V8 used heap, MiB. */
-async function heapUsedMiB(appPort: number): Promise<number> {
+async function heapUsedMiB(appPort: string): Promise<number> {
   try {
     const response = await fetch(`http://127.0.0.1:${appPort}/memory`);
     const usage = await response.json() as { heapUsed: number };

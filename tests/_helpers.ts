@@ -1,5 +1,6 @@
 /** Shared fixtures: free ports, a coredeno subprocess, and the `go` gate. */
 
+import assert from "node:assert/strict";
 import { START_PERMISSIONS } from "../lib/permissions.ts";
 
 export const REPO = new URL("../", import.meta.url);
@@ -9,7 +10,12 @@ export const CONFIG = new URL("deno.json", REPO).pathname;
 /** The permissions `deno task start` grants, so tests run what users run. */
 export { START_PERMISSIONS };
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1, and may be taken by
+ * the time it is bound. Prefer port 0 in the Corefile and `startCoredeno`'s
+ * `zonePort`/`httpPort`; this is for a port that must be known before
+ * anything starts (each use says why).
+ */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
@@ -46,23 +52,13 @@ export function spawnCoredeno(
   args: string[],
   options: { cwd?: string; extraPermissions?: string[] } = {},
 ): Coredeno {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--config",
-      CONFIG,
-      ...START_PERMISSIONS,
-      ...(options.extraPermissions ?? []),
-      MAIN,
-      ...args,
-    ],
-    cwd: options.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  return captured(child);
+  return spawnScript(
+    MAIN,
+    args,
+    {},
+    options.extraPermissions ?? [],
+    options.cwd,
+  );
 }
 
 /** Collects a child's stdout and stderr as text while it runs. */
@@ -105,30 +101,98 @@ export async function waitFor(
   }
 }
 
-/** Starts coredeno on a Corefile and waits for its version banner. */
+/** What a started coredeno printed about the ports it bound. */
+export interface BoundPorts {
+  /**
+   * The port of `key`'s zone line (`.:PORT`, `example.org.:PORT on HOST`,
+   * `tls://.:PORT`): the port bound, also where the Corefile said 0.
+   */
+  zonePort(key?: string): number;
+  /**
+   * The port of `plugin`'s `Listening on HOST:PORT` line, which an HTTP
+   * listener (pprof, health, ready, prometheus) logs for port 0; `index`
+   * counts such lines of that plugin in printed order (a reload adds more).
+   */
+  httpPort(plugin: string, index?: number): number;
+}
+
+/** Reads the zone lines and `Listening on` lines out of coredeno's stdout. */
+export function boundPorts(stdout: () => string): BoundPorts {
+  return {
+    zonePort(key = ".") {
+      for (const line of stdout().split("\n")) {
+        if (!line.startsWith(`${key}:`)) continue;
+        const match = /^(\d+)(?: on \S+)?$/.exec(line.slice(key.length + 1));
+        if (match) return Number(match[1]);
+      }
+      throw new Error(`No zone line for ${key} in:\n${stdout()}`);
+    },
+    httpPort(plugin, index = 0) {
+      const lines = [
+        ...stdout().matchAll(
+          new RegExp(
+            `^\\[INFO\\] plugin/${plugin}: Listening on \\S+:(\\d+)$`,
+            "gm",
+          ),
+        ),
+      ];
+      const line = lines[index];
+      if (line === undefined) {
+        throw new Error(`No port ${index} of ${plugin} in:\n${stdout()}`);
+      }
+      return Number(line[1]);
+    },
+  };
+}
+
+/**
+ * Starts coredeno on a Corefile and waits for its version banner. Write
+ * port 0 in the Corefile and read the bound ports from `zonePort` and
+ * `httpPort`.
+ */
 export async function startCoredeno(
   corefile: string,
   args: string[] = [],
-): Promise<Coredeno & { cleanup(): void }> {
+): Promise<Coredeno & BoundPorts & { cleanup(): void } & AsyncDisposable> {
   const files = tempFiles({ Corefile: corefile });
   const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`, ...args], {
     cwd: files.dir,
   });
-  await waitForOutput(server, "coredeno", "coredeno-");
-  return { ...server, cleanup: files.cleanup };
+  await waitForOutput(server, "coredeno", BANNER);
+  return {
+    ...server,
+    ...boundPorts(server.stdout),
+    cleanup: files.cleanup,
+    /** `await using`: stops it and removes its files. */
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+      files.cleanup();
+    },
+  };
+}
+
+/**
+ * coredeno's version line, the last of its startup output: at the start of
+ * a line, since a log line may name a `coredeno-test-` temp dir earlier.
+ */
+export const BANNER = /^coredeno-\S+$/m;
+
+/** Whether `process` has printed its version line: it has started. */
+export function bannerPrinted(process: { stdout(): string }): boolean {
+  return BANNER.test(process.stdout());
 }
 
 /** Waits until `process` prints `marker` on stdout; fails at once if it exits first. */
-async function waitForOutput(process: Coredeno, name: string, marker: string) {
+async function waitForOutput(process: Coredeno, name: string, marker: RegExp) {
   let exited = false;
   process.status.then(() => exited = true);
-  await waitFor(`${name} to print ${JSON.stringify(marker)}`, () => {
+  await waitFor(`${name} to print ${marker}`, () => {
     if (exited) {
       throw new Error(
         `${name} exited early:\n${process.stdout()}\n${process.stderr()}`,
       );
     }
-    return process.stdout().includes(marker);
+    return marker.test(process.stdout());
   });
 }
 
@@ -169,13 +233,12 @@ export function goAvailable(): boolean {
 
 /** A process running `tests/pprof/fixtures/workload.ts`: pprof plus a known workload. */
 export async function startWorkload(pprofBlockBody = "") {
-  const port = freePort();
   const server = spawnScript(
     new URL("tests/pprof/fixtures/workload.ts", REPO).pathname,
     [pprofBlockBody],
-    { PPROF_PORT: String(port) },
   );
-  await waitForOutput(server, "the workload", "ready ");
+  await waitForOutput(server, "the workload", /^ready /m);
+  const port = Number(/^ready (\d+) /m.exec(server.stdout())![1]);
   return { ...server, port, base: `http://127.0.0.1:${port}` };
 }
 
@@ -185,6 +248,7 @@ export function spawnScript(
   args: string[],
   env: Record<string, string> = {},
   denoFlags: string[] = [],
+  cwd?: string,
 ): Coredeno {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -196,10 +260,35 @@ export function spawnScript(
       path,
       ...args,
     ],
+    cwd,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1", ...env },
   }).spawn();
   return captured(child);
+}
+
+/** Builds the bundle into `dir` with `deno task bundle`'s script. */
+export async function buildBundle(dir: string): Promise<string> {
+  const output = `${dir}/coredeno.js`;
+  const built = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-run",
+      "--allow-read",
+      "--allow-write",
+      "tools/bundle.ts",
+      "--output",
+      output,
+    ],
+    cwd: REPO.pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(built.success, new TextDecoder().decode(built.stderr));
+  const code = await Deno.readTextFile(output);
+  assert.match(code, /\/\/# sourceMappingURL=coredeno\.js\.map\n?$/);
+  await Deno.stat(`${output}.map`);
+  return output;
 }

@@ -8,34 +8,10 @@
 
 import assert from "node:assert/strict";
 import { smoke } from "../tools/smoke.ts";
-import { goAvailable, REPO } from "./_helpers.ts";
+import { buildBundle, goAvailable, REPO } from "./_helpers.ts";
 
 const hasGo = goAvailable();
 const ROOT = REPO.pathname.replace(/\/$/, "");
-
-/** Builds the bundle into `dir` with `deno task bundle`'s script. */
-async function buildBundle(dir: string): Promise<string> {
-  const output = `${dir}/coredeno.js`;
-  const built = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-run",
-      "--allow-read",
-      "--allow-write",
-      "tools/bundle.ts",
-      "--output",
-      output,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(built.success, new TextDecoder().decode(built.stderr));
-  const code = await Deno.readTextFile(output);
-  assert.match(code, /\/\/# sourceMappingURL=coredeno\.js\.map\n?$/);
-  await Deno.stat(`${output}.map`);
-  return output;
-}
 
 Deno.test({
   name:

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, spawnCoredeno, tempFiles, waitFor } from "./_helpers.ts";
+import { boundPorts, spawnCoredeno, tempFiles, waitFor } from "./_helpers.ts";
 
 async function answers(url: string): Promise<boolean> {
   try {
@@ -18,10 +18,12 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** coredeno on `corefile` in a temp dir, started and serving pprof on `pprof`. */
+/** The Corefile the tests serve: pprof on a port of the kernel's choosing. */
+const PPROF_COREFILE = ".:0 {\n    pprof 127.0.0.1:0\n}\n";
+
+/** coredeno on `corefile` in a temp dir, started and serving pprof at `index`, the port it logs. */
 async function serve(
   corefile: string,
-  pprof: number,
   args: string[] = [],
   extraPermissions: string[] = [],
 ) {
@@ -30,21 +32,20 @@ async function serve(
     cwd: files.dir,
     extraPermissions,
   });
-  await waitFor(
-    "pprof to answer",
-    () => answers(`http://127.0.0.1:${pprof}/debug/pprof/`),
-  );
-  return { process, dir: files.dir, cleanup: files.cleanup };
+  const { httpPort } = boundPorts(process.stdout);
+  let index = "";
+  await waitFor("pprof to answer", () => {
+    if (!/plugin\/pprof: Listening on/.test(process.stdout())) return false;
+    index ||= `http://127.0.0.1:${httpPort("pprof")}/debug/pprof/`;
+    return answers(index);
+  });
+  return { process, index, dir: files.dir, cleanup: files.cleanup };
 }
 
 Deno.test("SIGTERM during a 30 s CPU profile exits 0 within 5 s", async () => {
-  const pprof = freePort();
-  const server = await serve(
-    `.:${freePort()} {\n    pprof 127.0.0.1:${pprof}\n}\n`,
-    pprof,
-  );
+  const server = await serve(PPROF_COREFILE);
   try {
-    const capture = fetch(`http://127.0.0.1:${pprof}/debug/pprof/profile`).then(
+    const capture = fetch(`${server.index}profile`).then(
       async (response) => (await response.arrayBuffer(), response.status),
       () => "disconnected",
     );
@@ -63,11 +64,8 @@ Deno.test("SIGTERM during a 30 s CPU profile exits 0 within 5 s", async () => {
 });
 
 Deno.test("a second SIGINT forces the exit (2) while the first still shuts down", async () => {
-  const pprof = freePort();
-  const health = freePort();
   const server = await serve(
-    `.:${freePort()} {\n    pprof 127.0.0.1:${pprof}\n    health 127.0.0.1:${health} {\n        lameduck 5s\n    }\n}\n`,
-    pprof,
+    ".:0 {\n    pprof 127.0.0.1:0\n    health 127.0.0.1:0 {\n        lameduck 5s\n    }\n}\n",
   );
   try {
     server.process.child.kill("SIGINT");
@@ -85,12 +83,10 @@ Deno.test("a second SIGINT forces the exit (2) while the first still shuts down"
 });
 
 Deno.test("a second process on a live pidfile refuses to start and binds nothing", async () => {
-  const pprof = freePort();
   const dir = await Deno.makeTempDir({ prefix: "coredeno-pid-" });
   const pidfile = `${dir}/coredeno.pid`;
   const first = await serve(
-    `.:${freePort()} {\n    pprof 127.0.0.1:${pprof}\n}\n`,
-    pprof,
+    PPROF_COREFILE,
     ["-pidfile", pidfile],
     [`--allow-write=${pidfile}`],
   );
@@ -99,10 +95,7 @@ Deno.test("a second process on a live pidfile refuses to start and binds nothing
       "the pidfile",
       async () => (await Deno.readTextFile(pidfile).catch(() => "")) !== "",
     );
-    const otherPprof = freePort();
-    const files = tempFiles({
-      Corefile: `.:${freePort()} {\n    pprof 127.0.0.1:${otherPprof}\n}\n`,
-    });
+    const files = tempFiles({ Corefile: PPROF_COREFILE });
     const second = spawnCoredeno(["-conf", "Corefile", "-pidfile", pidfile], {
       cwd: files.dir,
       extraPermissions: [`--allow-write=${pidfile}`],
@@ -119,14 +112,9 @@ Deno.test("a second process on a live pidfile refuses to start and binds nothing
       `${first.process.child.pid}\n`,
       "the first keeps its pidfile",
     );
-    assert.equal(
-      await answers(`http://127.0.0.1:${otherPprof}/debug/pprof/`),
-      false,
-    );
-    assert.ok(
-      await answers(`http://127.0.0.1:${pprof}/debug/pprof/`),
-      "the first keeps serving",
-    );
+    // A listener it opened would have said so.
+    assert.doesNotMatch(second.stdout(), /Listening on/);
+    assert.ok(await answers(first.index), "the first keeps serving");
   } finally {
     await first.process.stop();
     first.cleanup();
@@ -135,13 +123,11 @@ Deno.test("a second process on a live pidfile refuses to start and binds nothing
 });
 
 Deno.test("a stale pidfile (its process gone) does not stop a start", async () => {
-  const pprof = freePort();
   const dir = await Deno.makeTempDir({ prefix: "coredeno-pid-" });
   const pidfile = `${dir}/coredeno.pid`;
   await Deno.writeTextFile(pidfile, "999999999\n"); // no process holds its lock
   const server = await serve(
-    `.:${freePort()} {\n    pprof 127.0.0.1:${pprof}\n}\n`,
-    pprof,
+    PPROF_COREFILE,
     ["-pidfile", pidfile],
     [`--allow-write=${pidfile}`],
   );
@@ -159,11 +145,7 @@ Deno.test("a stale pidfile (its process gone) does not stop a start", async () =
 });
 
 Deno.test("a reload with the Corefile deleted, or its new address in use, keeps the old one serving", async () => {
-  const pprof = freePort();
-  const server = await serve(
-    `.:${freePort()} {\n    pprof 127.0.0.1:${pprof}\n}\n`,
-    pprof,
-  );
+  const server = await serve(PPROF_COREFILE);
   const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     await Deno.remove(`${server.dir}/Corefile`);
@@ -172,22 +154,19 @@ Deno.test("a reload with the Corefile deleted, or its new address in use, keeps 
       "the reload error",
       () => /\[ERROR\] SIGUSR1: .*Corefile/.test(server.process.stdout()),
     );
-    assert.ok(await answers(`http://127.0.0.1:${pprof}/debug/pprof/`));
+    assert.ok(await answers(server.index));
 
     const taken = (busy.addr as Deno.NetAddr).port;
     await Deno.writeTextFile(
       `${server.dir}/Corefile`,
-      `.:${freePort()} {\n    pprof 127.0.0.1:${taken}\n}\n`,
+      `.:0 {\n    pprof 127.0.0.1:${taken}\n}\n`,
     );
     server.process.child.kill("SIGUSR1");
     await waitFor(
       "the failed restart",
       () => server.process.stdout().includes("address already in use"),
     );
-    assert.ok(
-      await answers(`http://127.0.0.1:${pprof}/debug/pprof/`),
-      "the old configuration serves",
-    );
+    assert.ok(await answers(server.index), "the old configuration serves");
   } finally {
     busy.close();
     const status = await server.process.stop();

@@ -2,7 +2,10 @@
 
 import assert from "node:assert/strict";
 import {
+  bannerPrinted,
+  boundPorts,
   freePort,
+  REPO,
   spawnCoredeno,
   startCoredeno,
   tempFiles,
@@ -49,11 +52,10 @@ Deno.test("an unreadable -conf exits 1 naming the file", async () => {
 });
 
 Deno.test("./Corefile is read when -conf is absent", async () => {
-  const dns = freePort();
   const server = await startCoredenoIn({
-    Corefile: `example.org:${dns} {\n    pprof 127.0.0.1:0\n}\n`,
+    Corefile: "example.org:0 {\n    pprof 127.0.0.1:0\n}\n",
   }, []);
-  assert.match(server.stdout, new RegExp(`^example\\.org\\.:${dns}$`, "m"));
+  assert.match(server.stdout, /^example\.org\.:[1-9]\d*$/m);
 });
 
 /** Starts main.ts in a dir with `files`, waits for the banner, then SIGTERMs it. */
@@ -61,7 +63,7 @@ async function startCoredenoIn(files: Record<string, string>, args: string[]) {
   const dir = tempFiles(files);
   const process = spawnCoredeno(args, { cwd: dir.dir });
   try {
-    await waitFor("the banner", () => process.stdout().includes("coredeno-"));
+    await waitFor("the banner", () => bannerPrinted(process));
   } finally {
     await process.stop();
     dir.cleanup();
@@ -70,13 +72,13 @@ async function startCoredenoIn(files: Record<string, string>, args: string[]) {
 }
 
 Deno.test("without any Corefile the built-in default runs, on -dns.port", async () => {
-  const dns = freePort();
-  const server = await startCoredenoIn({}, ["-dns.port", String(dns)]);
-  assert.match(server.stdout, new RegExp(`^\\.:${dns}$`, "m"));
+  const server = await startCoredenoIn({}, ["-dns.port", "0"]);
+  assert.match(server.stdout, /^\.:[1-9]\d*$/m); // bound, not 53
   assert.doesNotMatch(server.stdout, /\[WARNING\]/); // whoami and log serve (tests/dns)
 });
 
 Deno.test("startup prints zone lines then the version, or nothing with -quiet", async () => {
+  // Ports written out, since what is checked is that they print as written.
   const [explicit, flag] = [freePort(), freePort()];
   const corefile =
     `example.org example.net:${explicit} {\n    pprof 127.0.0.1:0\n}\n` +
@@ -85,33 +87,39 @@ Deno.test("startup prints zone lines then the version, or nothing with -quiet", 
   await server.stop();
   server.cleanup();
   const lines = server.stdout().split("\n");
-  assert.deepEqual(lines.slice(0, 4), [
+  // One line for the two blocks' pprof 127.0.0.1:0: they share a listener.
+  assert.match(
+    lines[0]!,
+    /^\[INFO\] plugin\/pprof: Listening on 127\.0\.0\.1:\d+$/,
+  );
+  assert.deepEqual(lines.slice(1, 5), [
     `b.example.:${flag}`,
     `example.org.:${flag}`,
     `example.net.:${explicit}`,
     "coredeno-0.1.0",
   ]);
-  assert.match(lines[4]!, /^linux\/x86_64, deno2\.9\.6, $/);
+  assert.match(lines[5]!, /^linux\/x86_64, deno2\.9\.6, $/);
 
   const quiet = await startCoredenoQuiet(corefile, ["-p", String(flag)]);
   assert.equal(quiet.stdout.includes("coredeno-"), false);
   assert.equal(quiet.stdout.includes("example.org"), false);
 });
 
-/** Starts with -quiet (no banner to wait for), waits until pprof answers, then SIGTERMs. */
+/**
+ * Starts with -quiet (no banner to wait for), waits until pprof answers on
+ * the port it logs (-quiet keeps log lines), then SIGTERMs.
+ */
 async function startCoredenoQuiet(corefile: string, args: string[]) {
-  const port = freePort();
-  const dir = tempFiles({
-    Corefile: corefile.replaceAll("127.0.0.1:0", `127.0.0.1:${port}`),
-  });
+  const dir = tempFiles({ Corefile: corefile });
   const process = spawnCoredeno(["-conf", "Corefile", "-quiet", ...args], {
     cwd: dir.dir,
   });
+  const { httpPort } = boundPorts(process.stdout);
   try {
     await waitFor("pprof to answer", async () => {
       try {
-        await (await fetch(`http://127.0.0.1:${port}/debug/pprof/`)).body
-          ?.cancel();
+        const url = `http://127.0.0.1:${httpPort("pprof")}/debug/pprof/`;
+        await (await fetch(url)).body?.cancel();
         return true;
       } catch {
         return false;
@@ -157,10 +165,9 @@ Deno.test("a bad flag exits 2 with Go's message and usage; extra arguments exit 
 Deno.test("an address in use fails startup naming it, and nothing keeps running", async () => {
   const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (busy.addr as Deno.NetAddr).port;
-  const free = freePort();
   try {
     const corefile =
-      `a.example {\n    pprof 127.0.0.1:${free}\n}\nb.example {\n    pprof 127.0.0.1:${port}\n}\n`;
+      `a.example {\n    pprof 127.0.0.1:0\n}\nb.example {\n    pprof 127.0.0.1:${port}\n}\n`;
     const result = await run(["-conf", "Corefile"], { Corefile: corefile });
     assert.equal(result.code, 1);
     assert.equal(
@@ -179,10 +186,8 @@ Deno.test("SIGTERM and SIGINT shut down gracefully within 5 s with exit 0", asyn
       ["SIGINT", "[INFO] SIGINT: Shutting down"],
     ] as const
   ) {
-    const port = freePort();
-    const server = await startCoredeno(
-      `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
-    );
+    const server = await startCoredeno(".:0 {\n    pprof 127.0.0.1:0\n}\n");
+    const port = server.httpPort("pprof");
     const started = Date.now();
     server.child.kill(signal);
     const status = await server.status;
@@ -199,7 +204,7 @@ Deno.test("SIGTERM and SIGINT shut down gracefully within 5 s with exit 0", asyn
 
 Deno.test("-pidfile holds the pid while running and is removed on exit", async () => {
   const dir = tempFiles({
-    Corefile: `.:${freePort()} {\n    pprof 127.0.0.1:0\n}\n`,
+    Corefile: ".:0 {\n    pprof 127.0.0.1:0\n}\n",
   });
   const pidfile = `${dir.dir}/coredeno.pid`;
   const process = spawnCoredeno(["-conf", "Corefile", "-pidfile", pidfile], {
@@ -207,12 +212,50 @@ Deno.test("-pidfile holds the pid while running and is removed on exit", async (
     extraPermissions: [`--allow-write=${pidfile}`],
   });
   try {
-    await waitFor("the banner", () => process.stdout().includes("coredeno-"));
+    await waitFor("the banner", () => bannerPrinted(process));
     assert.equal(await Deno.readTextFile(pidfile), `${process.child.pid}\n`);
   } finally {
     const status = await process.stop();
     assert.equal(status.code, 0, process.stderr());
     assert.throws(() => Deno.statSync(pidfile), Deno.errors.NotFound);
     dir.cleanup();
+  }
+});
+
+const TESTDATA = new URL("plugins/tls/testdata", REPO).pathname;
+
+Deno.test("port 0 prints the port bound: zone lines and each HTTP listener", async () => {
+  const server = await startCoredeno(
+    ".:0 example.org:0 {\n    whoami\n    pprof 127.0.0.1:0\n    health 127.0.0.1:0\n}\n" +
+      `tls://b.example:0 {\n    tls ${TESTDATA}/cert.pem ${TESTDATA}/key.pem\n    whoami\n}\n`,
+  );
+  try {
+    const dns = server.zonePort(".");
+    assert.notEqual(dns, 0);
+    assert.equal(server.zonePort("example.org."), dns); // one server, one port
+    const lines = server.stdout().split("\n");
+    assert.ok(lines.includes(`.:${dns}`), server.stdout());
+    assert.ok(lines.includes(`example.org.:${dns}`), server.stdout());
+    const tls = server.zonePort("tls://b.example.");
+    assert.notEqual(tls, 0);
+    assert.notEqual(tls, dns);
+    for (
+      const [plugin, path] of [["pprof", "/debug/pprof/"], [
+        "health",
+        "/health",
+      ]]
+    ) {
+      const port = server.httpPort(plugin!);
+      assert.notEqual(port, 0);
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      assert.equal(response.status, 200, plugin);
+      await response.body?.cancel();
+    }
+    // The DNS port answers: a TCP connection is accepted there.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: dns });
+    conn.close();
+  } finally {
+    await server.stop();
+    server.cleanup();
   }
 });

@@ -37,7 +37,8 @@ function corefileExamples(markdown: string): string[] {
  * The examples' pprof ports, moved to free ones (consistently, so shared
  * addresses stay shared): tests never bind fixed ports, and a `deno task dev`
  * running beside the tests holds the default. A bare `pprof` becomes its
- * default address, localhost:6053, on the port 6053 moves to.
+ * default address, localhost:6053, on the port 6053 moves to. Not port 0:
+ * two ports of one host would then become one address, and share.
  */
 function onFreePorts(example: string): string {
   const ports = new Map<string, number>();

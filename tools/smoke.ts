@@ -33,13 +33,6 @@ function commandFor(built: string): [string, string[]] {
     : [built, []];
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** Whether a profile row's file is one of coredeno's own modules. */
 function ownModule(path: string): string | undefined {
   if (path.includes("registry.npmjs.org")) return undefined;
@@ -78,10 +71,10 @@ export async function smoke(
       throw new Error(`-version: ${version} ${decode(v.stderr)}`.trim());
     }
 
-    const port = freePort();
+    // Ports of the kernel's choosing; pprof's is in its Listening line.
     await Deno.writeTextFile(
       join(dir, "Corefile"),
-      `.:${freePort()} {\n    whoami\n    pprof 127.0.0.1:${port}\n}\n`,
+      ".:0 {\n    whoami\n    pprof 127.0.0.1:0\n}\n",
     );
     const child = new Deno.Command(cmd, {
       args: [...pre, "-conf", "Corefile"],
@@ -105,11 +98,14 @@ export async function smoke(
     const status = child.status.then((s) => (exited = true, s));
     try {
       const deadline = Date.now() + 30_000;
-      while (!out.includes("coredeno-")) {
+      while (!/^coredeno-/m.test(out)) {
         if (exited) throw new Error(`exited early: ${out}${err}`);
         if (Date.now() > deadline) throw new Error(`no banner: ${out}${err}`);
         await new Promise((r) => setTimeout(r, 25));
       }
+      const port = /plugin\/pprof: Listening on 127\.0\.0\.1:(\d+)$/m.exec(out)
+        ?.[1];
+      if (port === undefined) throw new Error(`no pprof port: ${out}${err}`);
       const base = `http://127.0.0.1:${port}/debug/pprof`;
       await checkUi(base, repo);
       let loading = true;

@@ -7,7 +7,6 @@
 import {
   type Arm,
   type Child,
-  freePort,
   measure,
   type Result,
   run,
@@ -63,8 +62,6 @@ export async function startApp(options: {
   retainMb?: number;
   v8Flags?: string;
 }): Promise<{ child: Child; app: string; pprof?: string }> {
-  const appPort = freePort();
-  const pprofPort = options.pprof ? freePort() : undefined;
   const child = spawn(Deno.execPath(), [
     "run",
     "--config",
@@ -73,16 +70,21 @@ export async function startApp(options: {
     ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
     `${FIXTURES}/app.ts`,
     "--app-port",
-    String(appPort),
-    ...(pprofPort ? ["--pprof-port", String(pprofPort)] : []),
+    "0",
+    ...(options.pprof ? ["--pprof-port", "0"] : []),
     ...(options.pprofBody ? ["--pprof-body", options.pprofBody] : []),
     ...(options.retainMb ? ["--retain-mb", String(options.retainMb)] : []),
   ], { env: { NO_COLOR: "1" } });
   await child.waitFor("ready", 120_000);
+  let ready: RegExpExecArray | null;
+  while ((ready = /^ready (\d+) (\S+) /m.exec(child.output())) === null) {
+    await sleep(5); // the rest of the line
+  }
+  const [, appPort, pprofPort] = ready;
   return {
     child,
     app: `http://127.0.0.1:${appPort}/`,
-    ...(pprofPort ? { pprof: `http://127.0.0.1:${pprofPort}` } : {}),
+    ...(options.pprof ? { pprof: `http://127.0.0.1:${pprofPort}` } : {}),
   };
 }
 

@@ -9,7 +9,6 @@ import {
   alternate,
   type Arm,
   cpuPerOp,
-  freePort,
   measure,
   opsPerSecond,
   pairedRatios,
@@ -78,15 +77,13 @@ export const P1n: Suite = {
         `skipped: ${c.tools.missing.get("node")}`,
       );
     }
-    const appPort = freePort();
-    const controlPort = freePort();
-    const child = spawn("node", [
-      `${FIXTURES}/node_app.mjs`,
-      String(appPort),
-      String(controlPort),
-      dir,
-    ]);
+    const child = spawn("node", [`${FIXTURES}/node_app.mjs`, "0", "0", dir]);
     await child.waitFor("ready");
+    let ready: RegExpExecArray | null;
+    while ((ready = /^ready (\d+) (\d+)$/m.exec(child.output())) === null) {
+      await sleep(5); // the rest of the line
+    }
+    const [, appPort, controlPort] = ready;
     const app = `http://127.0.0.1:${appPort}/`;
     const control = `http://127.0.0.1:${controlPort}`;
     const call = async (path: string) => {

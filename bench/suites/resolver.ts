@@ -15,7 +15,6 @@ import {
   cpuPerOp,
   cpuSeconds,
   freeDnsPort,
-  freePort,
   measure,
   opsPerSecond,
   pairedRatios,
@@ -81,16 +80,15 @@ export const P9: Suite = {
       const cached = await freeDnsPort();
       const forwarded = await freeDnsPort();
       const whoami = await freeDnsPort();
-      const pprofPort = freePort();
       const target = `127.0.0.1:${authority.port}`;
       const cd = startCorefile(
-        `.:${cached} {\n    pprof 127.0.0.1:${pprofPort}\n    cache 3600\n` +
+        `.:${cached} {\n    pprof 127.0.0.1:0\n    cache 3600\n` +
           `    forward . ${target}\n}\n\n` +
           `.:${forwarded} {\n    forward . ${target}\n}\n\n` +
           // The same process answering without cache or forward: P9's ceiling.
           `.:${whoami} {\n    whoami\n}\n`,
       );
-      await cd.waitFor("coredeno-");
+      await cd.waitFor("\ncoredeno-"); // the version line, after the Listening line
       // A bare UDP echo on the socket coredeno uses: no DNS work at all.
       const echoPort = await freeDnsPort();
       const echo = spawn(Deno.execPath(), [
@@ -101,6 +99,9 @@ export const P9: Suite = {
         String(echoPort),
       ]);
       await echo.waitFor("ready");
+      const pprofPort = /plugin\/pprof: Listening on \S+:(\d+)$/m.exec(
+        cd.output(),
+      )?.[1];
       const pprof = `http://127.0.0.1:${pprofPort}`;
       // Fills both caches and warms the JIT, --quick or not: P9 is hits only.
       await dnsLoad(unbound.port, queries, 1, { noerror: true });

@@ -4,7 +4,7 @@
  * hands it to the new configuration's handler.
  */
 
-import { log } from "../log.ts";
+import { log, pluginLogger } from "../log.ts";
 import { listenError } from "./listen_error.ts";
 import { type Shared, SharedSockets } from "./shared_sockets.ts";
 
@@ -62,6 +62,23 @@ export function acquireHttpListener(
     unref: () => entry.server.unref(),
     release,
   };
+}
+
+/**
+ * Logs `[INFO] plugin/NAME: Listening on HOST:PORT` when the Corefile asked
+ * for port 0, the one way to learn which port the kernel gave; a port
+ * written out prints nothing, as in CoreDNS.
+ */
+export function reportPort(
+  plugin: string,
+  at: ListenAddress,
+  listener: HttpListener,
+): void {
+  if (at.port !== 0) return;
+  const host = listener.hostname.includes(":")
+    ? `[${listener.hostname}]`
+    : listener.hostname;
+  pluginLogger(plugin).info(`Listening on ${host}:${listener.port}`);
 }
 
 function listen(at: ListenAddress): Entry {

@@ -53,6 +53,11 @@ export interface Instance {
   readonly blocks: readonly ServerBlock[];
   readonly zones: readonly (readonly ZoneConfig[])[];
   readonly servers: readonly ServerGroup[];
+  /**
+   * `servers` as they listen once started: a DNS server whose Corefile key
+   * asked for port 0 has the port it bound (the rest are as written).
+   */
+  listening(): readonly ServerGroup[];
   /** True when the Corefile had no server block and the built-in default ran. */
   readonly usedDefaultInput: boolean;
   /**
@@ -116,6 +121,12 @@ export function loadInstance(text: string, options: LoadOptions): Instance {
     blocks,
     zones,
     servers,
+    listening: () =>
+      servers.map((group, i) => {
+        const port = dns?.ports[i];
+        if (group.port !== 0 || port === undefined) return group;
+        return { ...group, address: group.address.slice(0, -1) + port, port };
+      }),
     usedDefaultInput,
     ...lifecycle(hooks, dns),
   };
@@ -131,6 +142,8 @@ interface Hooks {
 }
 
 interface DnsLifecycle {
+  /** Per server group, the port its listener bound (after `open`). */
+  readonly ports: readonly number[];
   open(): Promise<void>;
   close(): Promise<void>;
 }
@@ -142,6 +155,9 @@ function dnsStartup(
 ): DnsLifecycle {
   let listeners: DnsListener[] = [];
   return {
+    get ports() {
+      return listeners.map((listener) => listener.port);
+    },
     async open() {
       const transports = servers.map((group) => ({
         ...group,

@@ -13,6 +13,7 @@ import {
   acquireHttpListener,
   type HttpListener,
   type ListenAddress,
+  reportPort,
 } from "../../lib/net/http_listeners.ts";
 import { pluginLogger } from "../../lib/log.ts";
 import { formatDuration } from "../../lib/duration.ts";
@@ -95,6 +96,7 @@ function setup(c: Controller): void {
   let listener: HttpListener | undefined;
   c.onStartup(() => {
     listener = acquireHttpListener(config, healthHandler);
+    reportPort("health", config, listener);
   });
   c.onFinalShutdown(async () => {
     if (listener === undefined || config.lameduckNanos <= 0) return;

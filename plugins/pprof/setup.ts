@@ -15,7 +15,7 @@ import {
 } from "../../lib/net/host_port.ts";
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
-import type { HttpListener } from "../../lib/net/http_listeners.ts";
+import { type HttpListener, reportPort } from "../../lib/net/http_listeners.ts";
 import { parseAllowed } from "../../lib/pprof/allow.ts";
 import { holdProfiler } from "../../lib/pprof/profiler.ts";
 import {
@@ -201,6 +201,7 @@ export function setup(c: Controller): void {
     const handler = pprofSurface({ allow: config.allow });
     try {
       listener = listenPprof(config, config.allow, handler);
+      reportPort("pprof", config, listener);
     } catch (error) {
       throw new Error(
         `plugin/pprof: Failed to start pprof handler: ${message(error)}`,

@@ -41,6 +41,7 @@ import {
   acquireHttpListener,
   type HttpListener,
   type ListenAddress,
+  reportPort,
 } from "../../lib/net/http_listeners.ts";
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller, Plugin } from "../../lib/server/plugin.ts";
@@ -330,6 +331,7 @@ function setup(c: Controller): void {
   let listener: HttpListener | undefined;
   c.onStartup(() => {
     listener = acquireHttpListener(config, metricsHttpHandler);
+    reportPort("prometheus", config, listener);
   });
   c.onShutdown(async () => {
     await listener?.release();

@@ -11,6 +11,7 @@ import {
   acquireHttpListener,
   type HttpListener,
   type ListenAddress,
+  reportPort,
 } from "../../lib/net/http_listeners.ts";
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller, Plugin } from "../../lib/server/plugin.ts";
@@ -86,6 +87,7 @@ function setup(c: Controller): void {
   let shuttingDown = false;
   c.onStartup(() => {
     listener = acquireHttpListener(config, readyHandler(() => shuttingDown));
+    reportPort("ready", config, listener);
   });
   c.onFinalShutdown(() => {
     shuttingDown = true;

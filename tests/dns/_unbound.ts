@@ -24,7 +24,7 @@ export const UNBOUND_DATA: string[] = [
   ),
 ];
 
-export interface Unbound {
+export interface Unbound extends AsyncDisposable {
   readonly port: number;
   /** Kills the process (SIGKILL) and waits for it to be gone. */
   kill(): Promise<void>;
@@ -72,7 +72,7 @@ export async function startUnbound(
   }: {
     data?: string[];
     zone?: string;
-    /** Default: a free one. */
+    /** Default: a free one (unbound binds the port its config names, and reports none). */
     port?: number;
     /** More `server:` options, e.g. `tcp-idle-timeout: 200`. */
     server?: string[];
@@ -130,12 +130,10 @@ export async function startUnbound(
     await status;
     await pump.catch(() => {});
   };
-  return {
-    port,
-    kill,
-    async stop() {
-      await kill();
-      files.cleanup();
-    },
+  const stop = async () => {
+    await kill();
+    files.cleanup();
   };
+  // `await using` stops it.
+  return { port, kill, stop, [Symbol.asyncDispose]: stop };
 }

@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { RCODE } from "../../lib/dns/wire.ts";
 import {
+  bannerPrinted,
+  boundPorts,
   freePort,
   spawnCoredeno,
   startCoredeno,
@@ -30,6 +32,7 @@ async function refused(port: number): Promise<boolean> {
 }
 
 Deno.test("pprof and DNS answer every request through ten SIGUSR1 reloads", async () => {
+  // Ports written out: a reload keeps an address's socket only for those.
   const dns = freePort();
   const pprof = freePort();
   const server = await startCoredeno(
@@ -90,6 +93,8 @@ Deno.test("pprof and DNS answer every request through ten SIGUSR1 reloads", asyn
 });
 
 Deno.test("a failed reload keeps the old configuration and leaks no listener", async () => {
+  // Ports written out: the reloads name them again, and a reload keeps an
+  // address's socket only for those.
   const dns = freePort();
   const pprof = freePort();
   const pprof2 = freePort();
@@ -106,7 +111,7 @@ Deno.test("a failed reload keeps the old configuration and leaks no listener", a
     await response.body?.cancel();
   };
   try {
-    await waitFor("start", () => server.stdout().includes("coredeno-"));
+    await waitFor("start", () => bannerPrinted(server));
 
     // A Corefile that does not load.
     await Deno.writeTextFile(
@@ -178,11 +183,11 @@ Deno.test("a failed reload keeps the old configuration and leaks no listener", a
 });
 
 Deno.test("SIGUSR1 without a Corefile source says so and keeps running", async () => {
-  const dns = freePort();
   const dir = tempFiles({});
-  const server = spawnCoredeno(["-dns.port", String(dns)], { cwd: dir.dir });
+  const server = spawnCoredeno(["-dns.port", "0"], { cwd: dir.dir });
   try {
-    await waitFor("start", () => server.stdout().includes("coredeno-"));
+    await waitFor("start", () => bannerPrinted(server));
+    const dns = boundPorts(server.stdout).zonePort();
     server.child.kill("SIGUSR1");
     await waitFor("the error", () => server.stdout().includes("SIGUSR1: no"));
     assert.match(
@@ -198,6 +203,8 @@ Deno.test("SIGUSR1 without a Corefile source says so and keeps running", async (
 });
 
 Deno.test("the reload plugin restarts on a changed Corefile and logs its SHA512", async () => {
+  // Ports written out: the reloads keep the first and add the second, and
+  // a reload prints no zone lines to learn a bound port from.
   const dns = freePort();
   const dns2 = freePort();
   const busy = Deno.listen({ hostname: "0.0.0.0", port: 0 });
@@ -213,7 +220,7 @@ Deno.test("the reload plugin restarts on a changed Corefile and logs its SHA512"
       ),
     ].map((m) => m[1]);
   try {
-    await waitFor("start", () => server.stdout().includes("coredeno-"));
+    await waitFor("start", () => bannerPrinted(server));
     // The SHA line sits between the zone lines and the version banner.
     assert.match(
       server.stdout(),

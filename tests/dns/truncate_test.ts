@@ -11,7 +11,6 @@ import { setLogSink } from "../../lib/log.ts";
 import { loadInstance } from "../../lib/server/instance.ts";
 import type { Plugin } from "../../lib/server/plugin.ts";
 import { DIRECTIVES, PLUGINS } from "../../plugins/mod.ts";
-import { freePort } from "../_helpers.ts";
 import { dig, digAvailable, queryMessage, tcpQuery, udpQuery } from "./_dns.ts";
 
 const hasDig = digAvailable();
@@ -44,9 +43,8 @@ const bigtxt: Plugin = {
 async function withServer(
   fn: (port: number) => Promise<void>,
 ): Promise<void> {
-  const port = freePort();
   const restore = setLogSink(() => {});
-  const instance = loadInstance(`big.example:${port} {\n    bigtxt 40\n}\n`, {
+  const instance = loadInstance("big.example:0 {\n    bigtxt 40\n}\n", {
     filename: "Corefile",
     directives: [...DIRECTIVES, "bigtxt"],
     plugins: [...PLUGINS, bigtxt],
@@ -54,7 +52,7 @@ async function withServer(
   });
   await instance.start();
   try {
-    await fn(port);
+    await fn(instance.listening()[0]!.port);
   } finally {
     await instance.stop();
     setLogSink(restore);

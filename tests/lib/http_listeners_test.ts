@@ -9,6 +9,7 @@ async function get(port: number): Promise<string> {
 }
 
 Deno.test("a second holder of an address takes over its socket; releases hand it back, then close it", async () => {
+  // A port written out: only those are shared (port 0 never is).
   const port = freePort();
   const at = { address: `127.0.0.1:${port}`, host: "127.0.0.1", port };
   const old = acquireHttpListener(at, () => new Response("old"));

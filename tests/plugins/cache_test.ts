@@ -16,7 +16,7 @@ import type {
 } from "../../lib/dns/handler.ts";
 import { type Message, RCODE, replyTo } from "../../lib/dns/wire.ts";
 import { Cache, parseCache } from "../../plugins/cache/mod.ts";
-import { freePort, startCoredeno } from "../_helpers.ts";
+import { startCoredeno } from "../_helpers.ts";
 import { dig, digAvailable, queryMessage } from "../dns/_dns.ts";
 import { startUnbound, unboundAvailable } from "../dns/_unbound.ts";
 
@@ -266,67 +266,61 @@ Deno.test({
     "cache: coredeno with forward to unbound answers from the cache after unbound is killed (dig)",
   ignore: !hasUnbound || !hasDig,
   async fn() {
-    const unbound = await startUnbound();
-    const port = freePort();
-    const server = await startCoredeno(
-      `.:${port} {\n  cache 30 {\n    serve_stale 1h\n  }\n  forward . 127.0.0.1:${unbound.port} {\n` +
+    await using unbound = await startUnbound();
+    await using server = await startCoredeno(
+      `.:0 {\n  cache 30 {\n    serve_stale 1h\n  }\n  forward . 127.0.0.1:${unbound.port} {\n` +
         `    max_fails 0\n    read_timeout 300ms\n  }\n}\n`,
     );
+    const port = server.zonePort();
     const ttl = (text: string, type: string) =>
       Number(new RegExp(`\\s(\\d+)\\s+IN\\s+${type}\\s`).exec(text)?.[1]);
-    try {
-      const first = await dig(
-        port,
-        "www.example.test",
-        "A",
-        "+noall",
-        "+answer",
-      );
-      assert.equal(ttl(first, "A"), 30, "min(300, cache 30)");
-      const nx = await dig(port, "nx.example.test", "A");
-      assert.match(nx, /status: NXDOMAIN/);
-      assert.equal(
-        ttl(nx, "SOA"),
-        30,
-        "SOA MINIMUM 30 (RFC 2308), within denial's TTL",
-      );
-      await dig(port, "short.example.test", "A");
-      await new Promise((r) => setTimeout(r, 2100));
-      await unbound.kill();
-      const later = await dig(
-        port,
-        "WWW.Example.TEST",
-        "A",
-        "+noall",
-        "+answer",
-      );
-      assert.match(
-        later,
-        /\s192\.0\.2\.1$/m,
-        "a name in other case is the same entry",
-      );
-      assert.ok(ttl(later, "A") <= 28, `counting down: ${later}`);
-      assert.match(await dig(port, "nx.example.test", "A"), /status: NXDOMAIN/);
-      // short.example.test has TTL 5: cached 5 s (the minimum), then served stale with TTL 0.
-      await new Promise((r) => setTimeout(r, 3500));
-      const stale = await dig(
-        port,
-        "short.example.test",
-        "A",
-        "+noall",
-        "+answer",
-      );
-      assert.equal(ttl(stale, "A"), 0, `stale: ${stale}`);
-      // DO is another key: nothing cached for it, and unbound is gone.
-      assert.match(
-        await dig(port, "www.example.test", "A", "+dnssec"),
-        /status: SERVFAIL/,
-      );
-    } finally {
-      await server.stop();
-      server.cleanup();
-      await unbound.stop();
-    }
+    const first = await dig(
+      port,
+      "www.example.test",
+      "A",
+      "+noall",
+      "+answer",
+    );
+    assert.equal(ttl(first, "A"), 30, "min(300, cache 30)");
+    const nx = await dig(port, "nx.example.test", "A");
+    assert.match(nx, /status: NXDOMAIN/);
+    assert.equal(
+      ttl(nx, "SOA"),
+      30,
+      "SOA MINIMUM 30 (RFC 2308), within denial's TTL",
+    );
+    await dig(port, "short.example.test", "A");
+    await new Promise((r) => setTimeout(r, 2100));
+    await unbound.kill();
+    const later = await dig(
+      port,
+      "WWW.Example.TEST",
+      "A",
+      "+noall",
+      "+answer",
+    );
+    assert.match(
+      later,
+      /\s192\.0\.2\.1$/m,
+      "a name in other case is the same entry",
+    );
+    assert.ok(ttl(later, "A") <= 28, `counting down: ${later}`);
+    assert.match(await dig(port, "nx.example.test", "A"), /status: NXDOMAIN/);
+    // short.example.test has TTL 5: cached 5 s (the minimum), then served stale with TTL 0.
+    await new Promise((r) => setTimeout(r, 3500));
+    const stale = await dig(
+      port,
+      "short.example.test",
+      "A",
+      "+noall",
+      "+answer",
+    );
+    assert.equal(ttl(stale, "A"), 0, `stale: ${stale}`);
+    // DO is another key: nothing cached for it, and unbound is gone.
+    assert.match(
+      await dig(port, "www.example.test", "A", "+dnssec"),
+      /status: SERVFAIL/,
+    );
   },
 });
 

@@ -149,16 +149,16 @@ Deno.test({
         "# a comment\n10.0.0.1 www.example.org www\n2001:db8::1 www.example.org\n" +
         "this is not a hosts line\n10.0.0.2 mail.example.org # trailing comment\n",
     });
-    const port = freePort();
     const server = await startCoredeno(
-      `example.org:${port} 0.0.10.in-addr.arpa:${port} {\n  errors\n  loadbalance\n` +
+      `example.org:0 0.0.10.in-addr.arpa:0 {\n  errors\n  loadbalance\n` +
         `  hosts ${files.dir}/hosts {\n    10.0.0.5 inline.example.org\n` +
         ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14", "10.0.0.15"].map((
           ip,
         ) => `    ${ip} many.example.org\n`).join("") +
         `    ttl 60\n    reload 100ms\n  }\n}\n` +
-        `other.example:${port} {\n  hosts ${files.dir}/hosts {\n    fallthrough\n  }\n  whoami\n}\n`,
+        `other.example:0 {\n  hosts ${files.dir}/hosts {\n    fallthrough\n  }\n  whoami\n}\n`,
     );
+    const port = server.zonePort("example.org.");
     try {
       assert.equal(
         (await dig(port, "www.example.org", "A", "+short")).trim(),
@@ -241,6 +241,7 @@ Deno.test({
     "loop: forwarding to itself is detected and the process exits 1; forwarding elsewhere is not a loop",
   ignore: !hasUnbound || !hasDig,
   async fn() {
+    // A port written out: the Corefile forwards to its own address.
     const port = freePort();
     const files = tempFiles({
       Corefile: `.:${port} {\n  loop\n  forward . 127.0.0.1:${port}\n}\n`,
@@ -264,23 +265,17 @@ Deno.test({
       files.cleanup();
     }
 
-    const unbound = await startUnbound();
-    const other = freePort();
-    const server = await startCoredeno(
-      `.:${other} {\n  loop\n  forward . 127.0.0.1:${unbound.port}\n}\n`,
+    await using unbound = await startUnbound();
+    await using server = await startCoredeno(
+      `.:0 {\n  loop\n  forward . 127.0.0.1:${unbound.port}\n}\n`,
     );
-    try {
-      await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(
-        (await dig(other, "www.example.test", "A", "+short")).trim(),
-        "192.0.2.1",
-      );
-      assert.doesNotMatch(server.stdout(), /FATAL/);
-    } finally {
-      await server.stop();
-      server.cleanup();
-      await unbound.stop();
-    }
+    const other = server.zonePort();
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(
+      (await dig(other, "www.example.test", "A", "+short")).trim(),
+      "192.0.2.1",
+    );
+    assert.doesNotMatch(server.stdout(), /FATAL/);
   },
 });
 
@@ -289,29 +284,24 @@ Deno.test({
     "the Docker-default and Kubernetes-default Corefiles (kubernetes → hosts) load and answer",
   ignore: !hasUnbound || !hasDig,
   async fn() {
-    const unbound = await startUnbound();
+    await using unbound = await startUnbound();
     const files = tempFiles({
       hosts: "10.96.0.10 kube-dns.kube-system.svc.cluster.local\n",
     });
-    const [dns, health, ready, metrics] = [
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ];
-    // Kubernetes' default, with the kubernetes plugin replaced by hosts and
-    // the fixed ports moved to free ones on loopback.
-    const kubernetes = `.:${dns} {
+    try {
+      // Kubernetes' default, with the kubernetes plugin replaced by hosts and
+      // the fixed ports moved to ports of the kernel's choosing on loopback.
+      const kubernetes = `.:0 {
     errors
-    health 127.0.0.1:${health} {
+    health 127.0.0.1:0 {
        lameduck 5s
     }
-    ready 127.0.0.1:${ready}
+    ready 127.0.0.1:0
     hosts ${files.dir}/hosts cluster.local in-addr.arpa ip6.arpa {
        fallthrough in-addr.arpa ip6.arpa
        ttl 30
     }
-    prometheus 127.0.0.1:${metrics}
+    prometheus 127.0.0.1:0
     forward . 127.0.0.1:${unbound.port} {
        max_concurrent 1000
     }
@@ -321,65 +311,70 @@ Deno.test({
     loadbalance
 }
 `;
-    const k8s = await startCoredeno(kubernetes);
-    try {
-      assert.equal(
-        (await dig(
-          dns,
-          "kube-dns.kube-system.svc.cluster.local",
-          "A",
-          "+short",
-        )).trim(),
-        "10.96.0.10",
-      );
-      assert.equal(
-        (await dig(dns, "-x", "10.96.0.10", "+short")).trim(),
-        "kube-dns.kube-system.svc.cluster.local.",
-      );
-      assert.equal(
-        (await dig(dns, "www.example.test", "A", "+short")).trim(),
-        "192.0.2.1",
-      );
-      assert.match(
-        await dig(dns, "-x", "192.0.2.1"),
-        /status: (NXDOMAIN|NOERROR)/,
-        "fallthrough to forward",
-      );
-      assert.equal(
-        await fetch(`http://127.0.0.1:${health}/health`).then((r) => r.text()),
-        "OK",
-      );
-      assert.equal(
-        (await fetch(`http://127.0.0.1:${ready}/ready`)).status,
-        200,
-      );
-      assert.match(
-        await fetch(`http://127.0.0.1:${metrics}/metrics`).then((r) =>
-          r.text()
-        ),
-        /coredns_dns_requests_total/,
-      );
+      {
+        await using k8s = await startCoredeno(kubernetes);
+        const [dns, health, ready, metrics] = [
+          k8s.zonePort(),
+          k8s.httpPort("health"),
+          k8s.httpPort("ready"),
+          k8s.httpPort("prometheus"),
+        ];
+        assert.equal(
+          (await dig(
+            dns,
+            "kube-dns.kube-system.svc.cluster.local",
+            "A",
+            "+short",
+          )).trim(),
+          "10.96.0.10",
+        );
+        assert.equal(
+          (await dig(dns, "-x", "10.96.0.10", "+short")).trim(),
+          "kube-dns.kube-system.svc.cluster.local.",
+        );
+        assert.equal(
+          (await dig(dns, "www.example.test", "A", "+short")).trim(),
+          "192.0.2.1",
+        );
+        assert.match(
+          await dig(dns, "-x", "192.0.2.1"),
+          /status: (NXDOMAIN|NOERROR)/,
+          "fallthrough to forward",
+        );
+        assert.equal(
+          await fetch(`http://127.0.0.1:${health}/health`).then((r) =>
+            r.text()
+          ),
+          "OK",
+        );
+        assert.equal(
+          (await fetch(`http://127.0.0.1:${ready}/ready`)).status,
+          200,
+        );
+        assert.match(
+          await fetch(`http://127.0.0.1:${metrics}/metrics`).then((r) =>
+            r.text()
+          ),
+          /coredns_dns_requests_total/,
+        );
+      }
+      // Docker Desktop's: forward to the host's resolver, with a cache.
+      {
+        await using docker = await startCoredeno(
+          `.:0 {\n    errors\n    forward . 127.0.0.1:${unbound.port}\n    cache 30\n    loadbalance\n    reload\n}\n`,
+        );
+        const port = docker.zonePort();
+        assert.equal(
+          (await dig(port, "www.example.test", "A", "+short")).trim(),
+          "192.0.2.1",
+        );
+        assert.equal(
+          (await dig(port, "www.example.test", "AAAA", "+short", "+tcp"))
+            .trim(),
+          "2001:db8::1",
+        );
+      }
     } finally {
-      await k8s.stop();
-      k8s.cleanup();
-    }
-    // Docker Desktop's: forward to the host's resolver, with a cache.
-    const docker = await startCoredeno(
-      `.:${dns} {\n    errors\n    forward . 127.0.0.1:${unbound.port}\n    cache 30\n    loadbalance\n    reload\n}\n`,
-    );
-    try {
-      assert.equal(
-        (await dig(dns, "www.example.test", "A", "+short")).trim(),
-        "192.0.2.1",
-      );
-      assert.equal(
-        (await dig(dns, "www.example.test", "AAAA", "+short", "+tcp")).trim(),
-        "2001:db8::1",
-      );
-    } finally {
-      await docker.stop();
-      docker.cleanup();
-      await unbound.stop();
       files.cleanup();
     }
   },

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { Profile } from "../../lib/deps.ts";
 import { encodeMessage } from "../../lib/dns/wire.ts";
-import { freePort, startCoredeno } from "../_helpers.ts";
+import { startCoredeno } from "../_helpers.ts";
 import { queryMessage } from "../dns/_dns.ts";
 import { startUnbound, unboundAvailable } from "../dns/_unbound.ts";
 
@@ -52,11 +52,11 @@ Deno.test({
   ignore: !hasUnbound,
   async fn() {
     const unbound = await startUnbound();
-    const [dns, pprof, metrics] = [freePort(), freePort(), freePort()];
     const server = await startCoredeno(
-      `.:${dns} {\n  pprof 127.0.0.1:${pprof}\n  prometheus 127.0.0.1:${metrics}\n` +
+      `.:0 {\n  pprof 127.0.0.1:0\n  prometheus 127.0.0.1:0\n` +
         `  cache 30 {\n    success 100\n    denial 100\n  }\n  forward . 127.0.0.1:${unbound.port}\n}\n`,
     );
+    const [dns, pprof] = [server.zonePort(), server.httpPort("pprof")];
     const socket = Deno.listenDatagram({
       hostname: "127.0.0.1",
       port: 0,

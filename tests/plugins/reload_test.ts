@@ -7,7 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, spawnCoredeno, tempFiles, waitFor } from "../_helpers.ts";
+import {
+  bannerPrinted,
+  freePort,
+  spawnCoredeno,
+  tempFiles,
+  waitFor,
+} from "../_helpers.ts";
 import { digAvailable, queryMessage, udpQuery } from "../dns/_dns.ts";
 import { startUnbound, unboundAvailable } from "../dns/_unbound.ts";
 
@@ -24,6 +30,7 @@ Deno.test({
   ignore: !hasUnbound || !hasDig,
   async fn() {
     const unbound = await startUnbound();
+    // Ports written out: a reload keeps an address's socket only for those.
     const [dns, dot, metrics] = [freePort(), freePort(), freePort()];
     const certs = new URL("../../plugins/tls/testdata/", import.meta.url)
       .pathname;
@@ -36,7 +43,7 @@ Deno.test({
     const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`], {
       cwd: files.dir,
     });
-    await waitFor("the start", () => server.stdout().includes("coredeno-"));
+    await waitFor("the start", () => bannerPrinted(server));
     const failures: string[] = [];
     let stop = false;
     let queries = 0;

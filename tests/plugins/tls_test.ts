@@ -174,7 +174,7 @@ Deno.test("tls:// without a certificate and quic:// refuse to start, saying why"
     ] as const
   ) {
     const files = tempFiles({
-      Corefile: `${key}:${freePort()} {\n  whoami\n}\n`,
+      Corefile: `${key}:0 {\n  whoami\n}\n`,
     });
     try {
       const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`], {
@@ -196,15 +196,18 @@ Deno.test({
   async fn() {
     const files = tempFiles({});
     await makeCertificates(files.dir);
-    const [dot, doh] = [freePort(), freePort()];
     const hostsBlock = (more = "") =>
       `  hosts {\n    10.0.0.1 www.example.org\n    ttl 120\n${more}  }\n`;
     const server = await startCoredeno(
-      `tls://.:${dot} {\n  tls ${files.dir}/server.pem ${files.dir}/server.key\n${
+      `tls://.:0 {\n  tls ${files.dir}/server.pem ${files.dir}/server.key\n${
         hostsBlock("    fallthrough\n")
       }  whoami\n}\n` +
-        `https://.:${doh} {\n  tls ${files.dir}/server.pem ${files.dir}/server.key\n${hostsBlock()}}\n`,
+        `https://.:0 {\n  tls ${files.dir}/server.pem ${files.dir}/server.key\n${hostsBlock()}}\n`,
     );
+    const [dot, doh] = [
+      server.zonePort("tls://."),
+      server.zonePort("https://."),
+    ];
     const client = Deno.createHttpClient({
       caCerts: [await Deno.readTextFile(`${files.dir}/ca.pem`)],
     });
@@ -309,11 +312,14 @@ Deno.test({
   async fn() {
     const files = tempFiles({});
     await makeCertificates(files.dir);
-    const [dot, good, wrong] = [freePort(), freePort(), freePort()];
     const upstream = await startCoredeno(
-      `tls://.:${dot} {\n  tls ${files.dir}/server.pem ${files.dir}/server.key\n` +
+      `tls://.:0 {\n  tls ${files.dir}/server.pem ${files.dir}/server.key\n` +
         `  hosts {\n    10.0.0.7 secure.example.org\n  }\n}\n`,
     );
+    const dot = upstream.zonePort("tls://.");
+    // Ports written out: two blocks for one zone need two addresses (two
+    // `.:0` would be one), and there is no bind plugin to tell them apart.
+    const [good, wrong] = [freePort(), freePort()];
     const forwarder = await startCoredeno(
       [[good, "localhost"], [wrong, "wrong.name"]].map(([port, name]) =>
         `.:${port} {\n  errors\n  forward . tls://127.0.0.1:${dot} {\n    tls ${files.dir}/ca.pem\n` +

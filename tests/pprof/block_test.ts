@@ -9,7 +9,6 @@ import { goToolPprof } from "../_go.ts";
 import assert from "node:assert/strict";
 import type { Profile } from "../../lib/deps.ts";
 import {
-  freePort,
   goAvailable,
   REPO,
   spawnScript,
@@ -22,12 +21,10 @@ const hasGo = goAvailable();
 
 /** Starts `fixtures/blocker.ts` with `body` inside the pprof block. */
 async function startBlocker(body: string, blocks: number, everyMs = 1000) {
-  const port = freePort();
   const server = spawnScript(
     new URL("tests/pprof/fixtures/blocker.ts", REPO).pathname,
     [body],
     {
-      PPROF_PORT: String(port),
       BLOCKS: String(blocks),
       BLOCK_EVERY_MS: String(everyMs),
     },
@@ -38,6 +35,7 @@ async function startBlocker(body: string, blocks: number, everyMs = 1000) {
     if (exited) throw new Error(`blocker exited:\n${server.stderr()}`);
     return server.stdout().includes("ready ");
   });
+  const port = Number(/^ready (\d+)$/m.exec(server.stdout())![1]);
   return {
     ...server,
     base: `http://127.0.0.1:${port}/debug/pprof`,

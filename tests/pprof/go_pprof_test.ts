@@ -1,12 +1,7 @@
 /** The real client: `go tool pprof` from Debian's golang-go against a running coredeno. */
 
 import assert from "node:assert/strict";
-import {
-  freePort,
-  goAvailable,
-  startCoredeno,
-  startWorkload,
-} from "../_helpers.ts";
+import { goAvailable, startCoredeno, startWorkload } from "../_helpers.ts";
 import { goToolPprof } from "../_go.ts";
 
 const hasGo = goAvailable();
@@ -15,10 +10,8 @@ Deno.test({
   name: "go tool pprof prints coredeno's Go-style errors and exits 1",
   ignore: !hasGo,
   async fn() {
-    const port = freePort();
-    const server = await startCoredeno(
-      `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
-    );
+    const server = await startCoredeno(".:0 {\n    pprof 127.0.0.1:0\n}\n");
+    const port = server.httpPort("pprof");
     try {
       const result = await goToolPprof([
         "-top",

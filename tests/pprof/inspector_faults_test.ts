@@ -79,12 +79,52 @@ function stall(ms: number) {
   while (performance.now() < end) { /* busy */ }
 }
 
-async function assertServing(server: ReturnType<typeof serve>) {
+type Server = ReturnType<typeof serve>;
+
+async function assertServing(server: Server) {
   const index = await server.get("");
   assert.equal(index.status, 200);
   assert.match(index.body, /Types of profiles available:/);
   const heap = await server.get("heap");
   assert.equal(heap.status, 200);
+}
+
+/** A log line matching `pattern` was collected. */
+function assertLogged(server: Server, pattern: RegExp) {
+  assert.ok(
+    server.lines.some((l) => pattern.test(l)),
+    server.lines.join("\n"),
+  );
+}
+
+/** Go's 500 with `body`, the `[ERROR] plugin/pprof:` line `log`, and a server that keeps serving. */
+async function assertFault(
+  server: Server,
+  response: Awaited<ReturnType<Server["get"]>>,
+  body: RegExp,
+  log: RegExp,
+) {
+  assert.equal(response.status, 500, response.body);
+  assert.equal(response.goPprof, "1");
+  assert.match(response.body, body);
+  assertLogged(server, log);
+  await assertServing(server);
+}
+
+/** A server with the profiler held as `settings` ask, for `fn`; then released. */
+async function withServer(
+  settings: { blockRate: number; allocations: false },
+  fn: (server: Server) => Promise<void>,
+) {
+  const server = serve();
+  const hold = holdProfiler(settings, { source: "inspector_faults_test" });
+  try {
+    await hold.ready;
+    await fn(server);
+  } finally {
+    await hold.release();
+    await server.close();
+  }
 }
 
 Deno.test({
@@ -95,60 +135,47 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const watch = watchSessions();
-    const server = serve();
-    const hold = holdProfiler({ blockRate: 1, allocations: false }, {
-      source: "inspector_faults_test",
-    });
+    let lines: string[] = [];
     try {
-      await hold.ready;
-      // The stall detector's private session is the last one connected (the
-      // heap sampler's shared session, if new, comes first).
-      assert.ok(watch.sessions.length >= 1);
-      const blockSession = watch.sessions.at(-1)!;
+      await withServer({ blockRate: 1, allocations: false }, async (server) => {
+        lines = server.lines;
+        // The stall detector's private session is the last one connected (the
+        // heap sampler's shared session, if new, comes first).
+        assert.ok(watch.sessions.length >= 1);
+        const blockSession = watch.sessions.at(-1)!;
 
-      await t.step("a rotation asked for by /block", async () => {
-        stall(60);
-        await new Promise((r) => setTimeout(r, 50)); // the monitor sees it
-        blockSession.disconnect();
-        const block = await server.get("block");
-        assert.equal(block.status, 500, block.body);
-        assert.equal(block.goPprof, "1");
-        assert.match(
-          block.body,
-          /^Could not serve block: .*Session is not connected\n$/,
-        );
-        assert.ok(
-          server.lines.some((l) =>
-            /^\[ERROR\] plugin\/pprof: block: .*Session is not connected/.test(
-              l,
-            )
-          ),
-          server.lines.join("\n"),
-        );
-        await assertServing(server);
-      });
-
-      await t.step("the rotation on its timer", async () => {
-        const logged = () =>
-          server.lines.some((l) =>
-            /^\[ERROR\] plugin\/pprof: block profile: a chunk rotation failed: .*Session is not connected/
-              .test(l)
+        await t.step("a rotation asked for by /block", async () => {
+          stall(60);
+          await new Promise((r) => setTimeout(r, 50)); // the monitor sees it
+          blockSession.disconnect();
+          await assertFault(
+            server,
+            await server.get("block"),
+            /^Could not serve block: .*Session is not connected\n$/,
+            /^\[ERROR\] plugin\/pprof: block: .*Session is not connected/,
           );
-        await waitFor(
-          "the timed rotation to fail",
-          logged,
-          BLOCK_CHUNK_MS + 10_000,
-        );
-        await assertServing(server);
+        });
+
+        await t.step("the rotation on its timer", async () => {
+          const logged = () =>
+            server.lines.some((l) =>
+              /^\[ERROR\] plugin\/pprof: block profile: a chunk rotation failed: .*Session is not connected/
+                .test(l)
+            );
+          await waitFor(
+            "the timed rotation to fail",
+            logged,
+            BLOCK_CHUNK_MS + 10_000,
+          );
+          await assertServing(server);
+        });
       });
     } finally {
-      await hold.release();
       watch.restore();
-      await server.close();
     }
     assert.ok(
-      server.lines.every((l) => l.includes("plugin/pprof: ")),
-      server.lines.join("\n"),
+      lines.every((l) => l.includes("plugin/pprof: ")),
+      lines.join("\n"),
     );
   },
 });
@@ -160,60 +187,46 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const watch = watchSessions();
-    const server = serve();
-    const hold = holdProfiler({ blockRate: 0, allocations: false }, {
-      source: "inspector_faults_test",
-    });
     try {
-      await hold.ready; // heap sampling, so /heap answers
-      await t.step("closed before the trace starts", async () => {
-        watch.closeNextAtBirth();
-        const trace = await server.get("trace?seconds=0.2");
-        assert.equal(trace.status, 500, trace.body);
-        assert.equal(trace.goPprof, "1");
-        assert.match(
-          trace.body,
-          /^Could not serve trace: .*Session is not connected\n$/,
-        );
-        assert.ok(
-          server.lines.some((l) =>
-            /^\[ERROR\] plugin\/pprof: trace: .*Session is not connected/.test(
-              l,
-            )
-          ),
-          server.lines.join("\n"),
-        );
-        await assertServing(server);
-      });
+      // Heap sampling is on (blockRate 0 still holds it), so /heap answers.
+      await withServer({ blockRate: 0, allocations: false }, async (server) => {
+        await t.step("closed before the trace starts", async () => {
+          watch.closeNextAtBirth();
+          await assertFault(
+            server,
+            await server.get("trace?seconds=0.2"),
+            /^Could not serve trace: .*Session is not connected\n$/,
+            /^\[ERROR\] plugin\/pprof: trace: .*Session is not connected/,
+          );
+        });
 
-      await t.step("closed while it runs", async () => {
-        const before = watch.sessions.length;
-        const pending = server.get("trace?seconds=1");
-        await waitFor(
-          "the trace's session",
-          () => watch.sessions.length > before,
-        );
-        await new Promise((r) => setTimeout(r, 200));
-        watch.sessions.at(-1)!.disconnect();
-        const trace = await pending;
-        assert.equal(trace.status, 500, trace.body);
-        assert.equal(trace.goPprof, "1");
-        assert.match(
-          trace.body,
-          /^Could not serve trace: .*Session is not connected\n$/,
-        );
-        await assertServing(server);
-      });
+        await t.step("closed while it runs", async () => {
+          const before = watch.sessions.length;
+          const pending = server.get("trace?seconds=1");
+          await waitFor(
+            "the trace's session",
+            () => watch.sessions.length > before,
+          );
+          await new Promise((r) => setTimeout(r, 200));
+          watch.sessions.at(-1)!.disconnect();
+          const trace = await pending;
+          assert.equal(trace.status, 500, trace.body);
+          assert.equal(trace.goPprof, "1");
+          assert.match(
+            trace.body,
+            /^Could not serve trace: .*Session is not connected\n$/,
+          );
+          await assertServing(server);
+        });
 
-      await t.step("the next trace is served", async () => {
-        const trace = await server.get("trace?seconds=0.2");
-        assert.equal(trace.status, 200, trace.body);
-        assert.ok(Array.isArray(JSON.parse(trace.body).traceEvents));
+        await t.step("the next trace is served", async () => {
+          const trace = await server.get("trace?seconds=0.2");
+          assert.equal(trace.status, 200, trace.body);
+          assert.ok(Array.isArray(JSON.parse(trace.body).traceEvents));
+        });
       });
     } finally {
-      await hold.release();
       watch.restore();
-      await server.close();
     }
   },
 });
@@ -244,30 +257,20 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const server = serve();
-    const hold = holdProfiler({ blockRate: 0, allocations: false }, {
-      source: "inspector_faults_test",
-    });
     const fault = failNext("Profiler.start");
     try {
-      await hold.ready;
-      const failed = await server.get("profile?seconds=1");
-      assert.equal(failed.status, 500, failed.body);
-      assert.equal(failed.goPprof, "1");
-      assert.match(failed.body, /injected\n$/);
-      assert.ok(
-        server.lines.some((l) =>
-          /^\[ERROR\] plugin\/pprof: profile: .*injected/.test(l)
-        ),
-        server.lines.join("\n"),
-      );
-      await assertServing(server);
-      const next = await server.get("profile?seconds=1");
-      assert.equal(next.status, 200, next.body);
+      await withServer({ blockRate: 0, allocations: false }, async (server) => {
+        await assertFault(
+          server,
+          await server.get("profile?seconds=1"),
+          /injected\n$/,
+          /^\[ERROR\] plugin\/pprof: profile: .*injected/,
+        );
+        const next = await server.get("profile?seconds=1");
+        assert.equal(next.status, 200, next.body);
+      });
     } finally {
       fault.restore();
-      await hold.release();
-      await server.close();
     }
   },
 });
@@ -278,37 +281,26 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const server = serve();
-    const hold = holdProfiler({ blockRate: 0, allocations: false }, {
-      source: "inspector_faults_test",
-    });
-    try {
-      await hold.ready;
+    await withServer({ blockRate: 0, allocations: false }, async (server) => {
       const fault = failNext(
         "HeapProfiler.collectGarbage",
         "HeapProfiler.getSamplingProfile",
       );
+      let failed;
       try {
-        const failed = await server.get("heap?gc=1");
-        assert.equal(failed.status, 500, failed.body);
-        assert.equal(failed.goPprof, "1");
-        assert.match(failed.body, /injected\n$/);
+        failed = await server.get("heap?gc=1");
       } finally {
         fault.restore();
       }
       // A turn for a late rejection to end the process, if one could.
       await new Promise((r) => setTimeout(r, 100));
-      await assertServing(server);
-      assert.ok(
-        server.lines.some((l) =>
-          /^\[ERROR\] plugin\/pprof: heap: .*injected/.test(l)
-        ),
-        server.lines.join("\n"),
+      await assertFault(
+        server,
+        failed,
+        /injected\n$/,
+        /^\[ERROR\] plugin\/pprof: heap: .*injected/,
       );
-    } finally {
-      await hold.release();
-      await server.close();
-    }
+    });
   },
 });
 
@@ -318,26 +310,21 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const server = serve();
     const fault = failNext("Profiler.start");
-    const hold = holdProfiler({ blockRate: 1, allocations: false }, {
-      source: "inspector_faults_test",
-    });
     try {
-      await hold.ready;
-      await waitFor(
-        "the failed start to be logged",
-        () =>
-          server.lines.some((l) =>
-            /^\[ERROR\] plugin\/pprof: block profile: the inspector did not start: .*injected/
-              .test(l)
-          ),
-      );
-      await assertServing(server);
+      await withServer({ blockRate: 1, allocations: false }, async (server) => {
+        await waitFor(
+          "the failed start to be logged",
+          () =>
+            server.lines.some((l) =>
+              /^\[ERROR\] plugin\/pprof: block profile: the inspector did not start: .*injected/
+                .test(l)
+            ),
+        );
+        await assertServing(server);
+      });
     } finally {
       fault.restore();
-      await hold.release();
-      await server.close();
     }
   },
 });

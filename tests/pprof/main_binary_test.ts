@@ -7,14 +7,8 @@
 
 import assert from "node:assert/strict";
 import { basename } from "node:path";
-import {
-  freePort,
-  goAvailable,
-  MAIN,
-  startCoredeno,
-  waitFor,
-} from "../_helpers.ts";
-import { goToolPprof } from "../_go.ts";
+import { goAvailable, MAIN, startCoredeno, waitFor } from "../_helpers.ts";
+import { goPprofWebUi, goToolPprof } from "../_go.ts";
 import { gunzipSync } from "node:zlib";
 import { Profile } from "../../lib/deps.ts";
 import { encodeProfile } from "../../lib/profile/encode.ts";
@@ -23,49 +17,6 @@ import { VERSION } from "../../lib/version.ts";
 import { HITS, syntheticCpuProfile } from "./_synthetic_cpu.ts";
 
 const hasGo = goAvailable();
-
-/** `go tool pprof -http` on a saved profile, no browser; stopped by `stop()`. */
-async function pprofWebUi(file: string) {
-  const tmp = await Deno.makeTempDir({ prefix: "pprof-http-" });
-  const port = freePort();
-  const child = new Deno.Command("go", {
-    args: ["tool", "pprof", `-http=127.0.0.1:${port}`, "-no_browser", file],
-    env: { PPROF_TMPDIR: tmp, HOME: tmp },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const base = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await child.output();
-    await Deno.remove(tmp, { recursive: true });
-  };
-  try {
-    await waitFor("go tool pprof -http to serve", async () => {
-      try {
-        const response = await fetch(`${base}/ui/top`);
-        await response.body?.cancel();
-        return response.ok;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-        return false;
-      }
-    }, 30_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return {
-    async get(path: string): Promise<string> {
-      const response = await fetch(`${base}${path}`);
-      assert.equal(response.status, 200, path);
-      return await response.text();
-    },
-    stop,
-  };
-}
 
 /** One function block of the source view: name, file, flat and cum as shown. */
 interface SourceBlock {
@@ -116,10 +67,8 @@ Deno.test({
     "saved profiles name the main binary: File and Build ID in go tool pprof, the web UI's title",
   ignore: !hasGo,
   async fn(t) {
-    const port = freePort();
-    const server = await startCoredeno(
-      `.:${freePort()} {\n    pprof 127.0.0.1:${port}\n}\n`,
-    );
+    const server = await startCoredeno(".:0 {\n    pprof 127.0.0.1:0\n}\n");
+    const port = server.httpPort("pprof");
     const dir = await Deno.makeTempDir({ prefix: "coredeno-saved-" });
     try {
       const base = `http://127.0.0.1:${port}/debug/pprof`;
@@ -204,7 +153,7 @@ Deno.test({
       await t.step(
         "go tool pprof -http: the title names the program",
         async () => {
-          const ui = await pprofWebUi(saved.profile!);
+          const ui = await goPprofWebUi(saved.profile!);
           try {
             for (const path of ["/ui/top", "/ui/flamegraph", "/ui/source"]) {
               const html = await ui.get(path);
@@ -237,7 +186,7 @@ Deno.test({
       await t.step(
         "as served: one block per pseudo-frame, with its own time",
         async () => {
-          const ui = await pprofWebUi(file);
+          const ui = await goPprofWebUi(file);
           try {
             const html = await ui.get("/ui/source");
             assert.match(
@@ -281,7 +230,7 @@ Deno.test({
           }
           const merged = `${dir}/merged.pb.gz`;
           await Deno.writeFile(merged, await encodeProfile(shared));
-          const ui = await pprofWebUi(merged);
+          const ui = await goPprofWebUi(merged);
           try {
             const blocks = sourceBlocks(await ui.get("/ui/source"));
             const v8 = blocks.filter((b) => b.file === "[v8]");

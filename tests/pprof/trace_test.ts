@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, REPO, spawnScript, waitFor } from "../_helpers.ts";
+import { REPO, spawnScript, waitFor } from "../_helpers.ts";
 
 interface Event {
   name: string;
@@ -18,22 +18,24 @@ interface Event {
 }
 
 Deno.test("trace: DevTools trace JSON with samples, busy runs and stalls inside the window", async () => {
-  const port = freePort();
   const server = spawnScript(
     new URL("tests/pprof/fixtures/blocker.ts", REPO).pathname,
     [""],
-    { PPROF_PORT: String(port), BLOCKS: "1000" },
+    { BLOCKS: "1000", REPORT_PROFILER_START: "1" },
   );
-  const base = `http://127.0.0.1:${port}/debug/pprof`;
   try {
     await waitFor(
       "the blocker to serve",
       () => server.stdout().includes("ready "),
     );
+    const port = Number(/^ready (\d+)$/m.exec(server.stdout())![1]);
+    const base = `http://127.0.0.1:${port}/debug/pprof`;
     await waitFor("a first block", () => server.stdout().includes("blocked "));
+    const starts = () => server.stdout().split("profiler started\n").length;
+    const before = starts();
     const pending = fetch(`${base}/trace?seconds=2.5`);
-    // One trace at a time, with Go's error text.
-    await new Promise((r) => setTimeout(r, 200));
+    // One trace at a time, with Go's error text, once the first has started.
+    await waitFor("the trace to start", () => starts() > before);
     const busy = await fetch(`${base}/trace`);
     assert.equal(busy.status, 500);
     assert.equal(busy.headers.get("x-go-pprof"), "1");

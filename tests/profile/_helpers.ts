@@ -121,3 +121,26 @@ export function selfByLine(
 export function hottestLine(byLine: Map<number, number>): number {
   return [...byLine].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 0;
 }
+
+/**
+ * Runs `deno ARGS` with stdout and stderr piped, checks that it succeeded
+ * (its stderr as the message), and returns its stdout parsed as JSON: how
+ * these tests read what a child process measured in itself.
+ */
+export async function denoJson(
+  args: string[],
+  env: Record<string, string> = {},
+  // deno-lint-ignore no-explicit-any
+): Promise<any> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  if (!out.success) {
+    throw new Error(`deno ${args.join(" ")} failed:\n${decode(out.stderr)}`);
+  }
+  return JSON.parse(decode(out.stdout).trim());
+}

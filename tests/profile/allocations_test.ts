@@ -1,28 +1,21 @@
 import assert from "node:assert/strict";
 import { assertProfileInvariants } from "./_invariants.ts";
-import { cumulative, num, sampleTypes, total } from "./_helpers.ts";
+import { cumulative, denoJson, num, sampleTypes, total } from "./_helpers.ts";
 
 const CHILD = new URL("./testdata/allocations_child.ts", import.meta.url)
   .pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 Deno.test("allocations mode (own process): garbage shows up within 25%, cumulative, true names", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--config",
-      CONFIG,
-      "--allow-sys",
-      "--allow-read",
-      "--allow-env",
-      CHILD,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.ok(out.success, stderr);
-  const result = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+  const result = await denoJson([
+    "run",
+    "--config",
+    CONFIG,
+    "--allow-sys",
+    "--allow-read",
+    "--allow-env",
+    CHILD,
+  ]);
   assert.equal(result.mode, "allocations");
   const bytes = (b64: string) =>
     Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));

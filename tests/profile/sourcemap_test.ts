@@ -7,28 +7,49 @@ import {
 } from "../../lib/deps.ts";
 import { ChunkedMap, LAZY_ABOVE } from "../../lib/profile/chunked_map.ts";
 import { correctMap } from "../../tools/bundle.ts";
-import { lineOf, WORKLOAD } from "./_helpers.ts";
+import { denoJson, lineOf, WORKLOAD } from "./_helpers.ts";
+import { buildBundle } from "../_helpers.ts";
 
 const CHILD = new URL("./testdata/raw_positions_child.ts", import.meta.url)
   .pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
+/** `deno run` for the child, outside this config, with alpha kept a frame of its own (feasibility.md §1). */
+const RUN_CHILD = [
+  "run",
+  "--no-config",
+  "--allow-sys",
+  "--allow-env",
+  "--allow-read",
+  "--v8-flags=--no-turbo-inlining,--no-maglev-inlining",
+];
+
+/** The child's `alpha` frame is at `file`, within alpha's TypeScript lines, through a source map. */
+// deno-lint-ignore no-explicit-any
+function assertAlphaAtTypeScript(r: any, file: string) {
+  assert.equal(r.file, file, JSON.stringify(r));
+  const first = lineOf(file, "alpha");
+  const last = lineOf(file, "beta") - 1;
+  assert.ok(
+    r.line >= first && r.line < last,
+    `alpha at ${r.line}, not within its TypeScript lines ${first}-${last}`,
+  );
+  assert.ok(
+    !r.comments.some((c: string) => c.startsWith("raw JS positions")),
+    JSON.stringify(r.comments),
+  );
+}
+
 Deno.test("source maps: without read access to DENO_DIR, raw positions, labelled", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--config",
-      CONFIG,
-      "--allow-sys",
-      "--allow-env",
-      `--allow-read=${new URL(".", import.meta.url).pathname}`,
-      CHILD,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+  const r = await denoJson([
+    "run",
+    "--config",
+    CONFIG,
+    "--allow-sys",
+    "--allow-env",
+    `--allow-read=${new URL(".", import.meta.url).pathname}`,
+    CHILD,
+  ]);
   assert.equal(r.file, WORKLOAD);
   assert.ok(r.line > 0);
   assert.notEqual(r.line, lineOf(WORKLOAD, "alpha"), "JS line, not TS");
@@ -85,34 +106,11 @@ for (const how of ["linked", "beside", "inline"] as const) {
     try {
       const script = await bundleChild(dir, how);
       await Deno.mkdir(`${dir}/deno_dir`);
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-config",
-          "--allow-sys",
-          "--allow-env",
-          "--allow-read",
-          // alpha must stay a frame of its own (feasibility.md §1)
-          "--v8-flags=--no-turbo-inlining,--no-maglev-inlining",
-          script,
-        ],
-        env: { DENO_DIR: `${dir}/deno_dir`, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
-      const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
-      assert.equal(r.file, WORKLOAD, JSON.stringify(r));
-      const first = lineOf(WORKLOAD, "alpha");
-      const last = lineOf(WORKLOAD, "beta") - 1;
-      assert.ok(
-        r.line >= first && r.line < last,
-        `alpha at ${r.line}, not within its TypeScript lines ${first}-${last}`,
+      const r = await denoJson(
+        [...RUN_CHILD, script],
+        { DENO_DIR: `${dir}/deno_dir`, NO_COLOR: "1" },
       );
-      assert.ok(
-        !r.comments.some((c: string) => c.startsWith("raw JS positions")),
-        JSON.stringify(r.comments),
-      );
+      assertAlphaAtTypeScript(r, WORKLOAD);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -124,23 +122,10 @@ for (const change of ["touch", "edit"] as const) {
     const dir = await Deno.makeTempDir({ prefix: "coredeno-bundle-map-" });
     try {
       const script = await bundleChild(dir, "linked");
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-config",
-          "--allow-sys",
-          "--allow-env",
-          "--allow-read",
-          `--allow-write=${script}`,
-          "--v8-flags=--no-turbo-inlining,--no-maglev-inlining",
-          script,
-        ],
-        env: { CHANGE_SELF: change, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
-      const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+      const r = await denoJson(
+        [...RUN_CHILD, `--allow-write=${script}`, script],
+        { CHANGE_SELF: change, NO_COLOR: "1" },
+      );
       if (change === "touch") {
         // Same code: V8's hash proves the map still fits.
         assert.equal(r.file, WORKLOAD, JSON.stringify(r));
@@ -178,31 +163,11 @@ Deno.test("source maps: a TypeScript module changed after it was loaded is check
           'const change = Deno.env.get("CHANGE_SELF");',
       ),
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-config",
-        "--allow-sys",
-        "--allow-env",
-        "--allow-read",
-        `--allow-write=${workload}`,
-        "--v8-flags=--no-turbo-inlining,--no-maglev-inlining",
-        `${dir}/child.ts`,
-      ],
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
-    assert.equal(r.file, workload, JSON.stringify(r));
-    const first = lineOf(workload, "alpha");
-    const last = lineOf(workload, "beta") - 1;
-    assert.ok(r.line >= first && r.line < last, `alpha at ${r.line}`);
-    assert.ok(
-      !r.comments.some((c: string) => c.startsWith("raw JS positions")),
-      JSON.stringify(r.comments),
+    const r = await denoJson(
+      [...RUN_CHILD, `--allow-write=${workload}`, `${dir}/child.ts`],
+      { NO_COLOR: "1" },
     );
+    assertAlphaAtTypeScript(r, workload);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -211,21 +176,7 @@ Deno.test("source maps: a TypeScript module changed after it was loaded is check
 Deno.test("source maps: the bundle's map read in chunks answers as trace-mapping does", async () => {
   const dir = await Deno.makeTempDir({ prefix: "coredeno-chunked-map-" });
   try {
-    const built = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-run",
-        "--allow-read",
-        "--allow-write",
-        "tools/bundle.ts",
-        "--output",
-        `${dir}/coredeno.js`,
-      ],
-      cwd: new URL("../../", import.meta.url).pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(built.success, new TextDecoder().decode(built.stderr));
+    await buildBundle(dir);
     const text = await Deno.readTextFile(`${dir}/coredeno.js.map`);
     const raw = JSON.parse(text);
     assert.ok(raw.mappings.length > LAZY_ABOVE, "a map big enough to chunk");

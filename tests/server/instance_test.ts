@@ -1,6 +1,7 @@
 /** The plugin host: plugin.cfg order, unknown and unavailable directives, hooks, rollback. */
 
 import assert from "node:assert/strict";
+import { setLogSink } from "../../lib/log.ts";
 import { loadInstance } from "../../lib/server/instance.ts";
 import type { Plugin } from "../../lib/server/plugin.ts";
 import { DIRECTIVES, PLUGINS } from "../../plugins/mod.ts";
@@ -86,9 +87,8 @@ Deno.test("a failed startup rolls back everything, started or not", async () => 
 
 Deno.test("a failed pprof startup closes the listeners that did open", async () => {
   const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const free = freePort();
   const corefile =
-    `a.example {\n    pprof 127.0.0.1:${free}\n}\nb.example {\n    pprof 127.0.0.1:${
+    `a.example {\n    pprof 127.0.0.1:0\n}\nb.example {\n    pprof 127.0.0.1:${
       (busy.addr as Deno.NetAddr).port
     }\n}\n`;
   const instance = loadInstance(corefile, {
@@ -96,10 +96,20 @@ Deno.test("a failed pprof startup closes the listeners that did open", async () 
     directives: DIRECTIVES,
     plugins: PLUGINS,
   });
-  await assert.rejects(instance.start(), /address already in use/);
-  busy.close();
-  // The first listener is gone: its port binds again.
-  Deno.listen({ hostname: "127.0.0.1", port: free }).close();
+  const lines: string[] = [];
+  const restore = setLogSink((line) => lines.push(line));
+  try {
+    await assert.rejects(instance.start(), /address already in use/);
+  } finally {
+    setLogSink(restore);
+    busy.close();
+  }
+  // The first listener did open, and is gone: its port binds again.
+  const port = Number(
+    /Listening on 127\.0\.0\.1:(\d+)/.exec(lines.join("\n"))?.[1],
+  );
+  assert.ok(port > 0, lines.join("\n"));
+  Deno.listen({ hostname: "127.0.0.1", port }).close();
 });
 
 Deno.test("a CoreDNS directive coredeno lacks is refused with file and line", () => {
@@ -119,6 +129,7 @@ Deno.test("a CoreDNS directive coredeno lacks is refused with file and line", ()
 });
 
 Deno.test("blocks naming the same pprof address share one listener", async () => {
+  // A port written out: the point is that it is not bound twice.
   const port = freePort();
   const instance = loadInstance(
     `a.example {\n    pprof 127.0.0.1:${port}\n}\nb.example:1053 {\n    pprof 127.0.0.1:${port}\n}\n`,

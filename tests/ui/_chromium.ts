@@ -15,8 +15,8 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { CHROMIUM, loadPlaywright } from "./_browser.ts";
 
-export const CHROMIUM = "/usr/bin/chromium";
 const ARGS = [
   "--headless",
   "--no-sandbox",
@@ -34,13 +34,7 @@ if (!probe && (!base || !out)) {
   throw new Error("usage: _chromium.ts BASE_URL OUT_DIR | --probe");
 }
 
-let playwright: typeof import("playwright-core");
-try {
-  playwright = await import("playwright-core");
-} catch (error) {
-  console.log(`playwright-core does not load: ${(error as Error).message}`);
-  Deno.exit(3);
-}
+const playwright = await loadPlaywright();
 if (probe) Deno.exit(0);
 
 async function step(name: string, fn: () => Promise<void>) {

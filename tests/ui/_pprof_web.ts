@@ -13,8 +13,7 @@
  */
 
 import assert from "node:assert/strict";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { CHROMIUM, loadPlaywright } from "./_browser.ts";
 
 const [served, synthetic, out] = Deno.args;
 if (!served || !synthetic || !out) {
@@ -22,13 +21,7 @@ if (!served || !synthetic || !out) {
 }
 const syntheticTitle = Deno.env.get("SYNTHETIC_TITLE") ?? "";
 
-let playwright: typeof import("playwright-core");
-try {
-  playwright = await import("playwright-core");
-} catch (error) {
-  console.log(`playwright-core does not load: ${(error as Error).message}`);
-  Deno.exit(3);
-}
+const playwright = await loadPlaywright();
 
 async function step(name: string, fn: () => Promise<void>) {
   await fn();
