@@ -66,3 +66,21 @@ export function parsePort(address: string, port: string): number {
   }
   return Number(port);
 }
+
+/**
+ * A listener's `host:port` (port 0 when empty), or `fail(message)`'s error
+ * for a bad one: plugins pass the Corefile's, so the error names its file
+ * and line.
+ */
+export function listenHostPort(
+  address: string,
+  fail: (message: string) => Error,
+): { host: string; port: number } {
+  try {
+    const { host, port } = splitHostPort(address);
+    return { host, port: parsePort(address, port) };
+  } catch (error) {
+    if (error instanceof AddressError) throw fail(error.message);
+    throw error;
+  }
+}

@@ -8,11 +8,7 @@
 import { message } from "../../lib/errors.ts";
 import type { Dispenser } from "../../lib/corefile/mod.ts";
 import { parseError } from "../../lib/corefile/errors.ts";
-import {
-  AddressError,
-  parsePort,
-  splitHostPort,
-} from "../../lib/net/host_port.ts";
+import { listenHostPort } from "../../lib/net/host_port.ts";
 import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
 import { type HttpListener, reportPort } from "../../lib/net/http_listeners.ts";
@@ -52,6 +48,7 @@ export interface PprofConfig {
 /** Parses one block's pprof tokens. Throws with CoreDNS's messages. */
 export function parsePprof(d: Dispenser): PprofConfig {
   let address = DEFAULT_ADDRESS;
+  let bound = listenHostPort(address, (m) => d.err(m));
   let blockRate = 0;
   let blockRateAt: Position | undefined;
   let allocations = false;
@@ -66,12 +63,7 @@ export function parsePprof(d: Dispenser): PprofConfig {
     if (args.length > 1) throw d.argErr();
     if (args.length === 1) {
       address = args[0]!;
-      try {
-        parsePort(address, splitHostPort(address).port);
-      } catch (error) {
-        if (error instanceof AddressError) throw d.err(error.message);
-        throw error;
-      }
+      bound = listenHostPort(address, (m) => d.err(m));
     }
     while (d.nextBlock()) {
       switch (d.val()) {
@@ -103,11 +95,9 @@ export function parsePprof(d: Dispenser): PprofConfig {
       }
     }
   }
-  const { host, port } = splitHostPort(address);
   return {
     address,
-    host,
-    port: parsePort(address, port),
+    ...bound,
     blockRate,
     ...(blockRateAt ? { blockRateAt } : {}),
     allocations,

@@ -36,7 +36,7 @@ import {
   rcodeName,
   typeName,
 } from "../../lib/dns/wire.ts";
-import { parsePort, splitHostPort } from "../../lib/net/host_port.ts";
+import { listenHostPort } from "../../lib/net/host_port.ts";
 import {
   acquireHttpListener,
   type HttpListener,
@@ -75,15 +75,7 @@ export function parsePrometheus(
     if (args.length === 1) address = args[0]!;
     while (d.nextBlock()) throw d.err(`unknown option: ${d.val()}`);
   }
-  let host: string;
-  let port: number;
-  try {
-    const split = splitHostPort(address);
-    host = split.host;
-    port = parsePort(address, split.port);
-  } catch (error) {
-    throw d.err((error as Error).message);
-  }
+  const { host, port } = listenHostPort(address, (m) => d.err(m));
   return {
     address,
     host,

@@ -166,7 +166,7 @@ const LINELESS = [
   /^cannot serve .+ - /s,
   /^this plugin can only be used once per Server Block$/,
   /^invalid Class: /,
-  /^(address .*: )?(missing port in address|too many colons in address|missing ']' in address|unexpected '[[\]]' in address)$/,
+  /^(address .*: )?(missing port in address|too many colons in address|missing ']' in address|unexpected '[[\]]' in address)$/s,
   /^unable to parse lameduck duration value: /,
   /^(interval value|jitter value) must be /,
   /^time: /,
