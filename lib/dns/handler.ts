@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Endpoint } from "./endpoint.ts";
 import type { PlainAnswer, PlainQuery } from "./plain.ts";
 import {
   className,
@@ -17,12 +18,7 @@ import {
   typeName,
 } from "./wire.ts";
 
-/** One end of a conversation. */
-export interface Endpoint {
-  /** `127.0.0.1`, `::1` (an IPv4 client of a dual-stack socket is unmapped). */
-  ip: string;
-  port: number;
-}
+export type { Endpoint } from "./endpoint.ts";
 
 /** What a plugin knows of a query (CoreDNS's `request.Request`). */
 export interface DnsRequest {

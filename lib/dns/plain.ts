@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { Endpoint } from "./handler.ts";
+import type { Endpoint } from "./endpoint.ts";
 
 /** A plain query, as the handler sees it. */
 export interface PlainQuery {

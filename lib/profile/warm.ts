@@ -30,8 +30,9 @@ const WARM_UP_CAPTURE_MS = 200;
 /**
  * Warms the CPU-profile path once per process, `delayMs` from now (after
  * start-up, so the first requests are not kept waiting). The timer does not
- * keep the process alive. A step waits while a capture runs. Resolves true
- * once warm, false if a step failed (warming only saves time).
+ * keep the process alive. Resolves true once warm, false if it stopped
+ * early: a capture was running (it pays these costs itself), or a step
+ * failed (warming only saves time).
  */
 export function scheduleProfilerWarmUp(
   delayMs = WARM_UP_DELAY_MS,
@@ -62,7 +63,7 @@ async function warmUpProfiler(): Promise<boolean> {
     ],
   ];
   for (const step of steps) {
-    while (cpuProfilerBusy()) await unrefSleep(50);
+    if (cpuProfilerBusy()) return false;
     await asOwnPause(() => Promise.all([...step(), post("Profiler.disable")]));
     await nextTask();
   }
