@@ -135,20 +135,18 @@ export const P1n: Suite = {
   },
 };
 
-/** Two coredeno processes; load alternates between them. */
-async function twoProcesses(
+/** One coredeno process per named setup; load alternates between them. */
+async function alternateApps(
   c: Config,
-  base: Parameters<typeof startApp>[0],
-  other: Parameters<typeof startApp>[0],
+  setups: [name: string, options: Parameters<typeof startApp>[0]][],
 ): Promise<Window[][]> {
-  const a = await startApp(base);
-  const b = await startApp(other);
-  await warmUp(c, (s) => httpLoad(c, a.app, s));
-  await warmUp(c, (s) => httpLoad(c, b.app, s));
-  return await alternate([
-    plainArm(c, "base", a.child.pid, a.app),
-    plainArm(c, "other", b.child.pid, b.app),
-  ], { rounds: c.rounds, seconds: c.seconds });
+  const apps = [];
+  for (const [, options] of setups) apps.push(await startApp(options));
+  for (const { app } of apps) await warmUp(c, (s) => httpLoad(c, app, s));
+  return await alternate(
+    apps.map(({ child, app }, i) => plainArm(c, setups[i]![0], child.pid, app)),
+    { rounds: c.rounds, seconds: c.seconds },
+  );
 }
 
 export const P2: Suite = {
@@ -158,17 +156,11 @@ export const P2: Suite = {
   async run(c) {
     // A second process without pprof measures the method's own noise
     // (A/A) in the same windows: P2 is read against it.
-    const none = await startApp({});
-    const pprof = await startApp({ pprof: true });
-    const twin = await startApp({});
-    for (const p of [none, pprof, twin]) {
-      await warmUp(c, (s) => httpLoad(c, p.app, s));
-    }
-    const windows = await alternate([
-      plainArm(c, "none", none.child.pid, none.app),
-      plainArm(c, "pprof", pprof.child.pid, pprof.app),
-      plainArm(c, "twin", twin.child.pid, twin.app),
-    ], { rounds: c.rounds, seconds: c.seconds });
+    const windows = await alternateApps(c, [
+      ["none", {}],
+      ["pprof", { pprof: true }],
+      ["twin", {}],
+    ]);
     return [
       ratioResult(
         "P2",
@@ -190,10 +182,10 @@ export const P5: Suite = {
   title: "block profiling on vs off",
   needs: ["http-load"],
   async run(c) {
-    const windows = await twoProcesses(c, { pprof: true }, {
-      pprof: true,
-      pprofBody: "block",
-    });
+    const windows = await alternateApps(c, [
+      ["base", { pprof: true }],
+      ["block", { pprof: true, pprofBody: "block" }],
+    ]);
     return [
       ratioResult(
         "P5",
@@ -215,17 +207,11 @@ export const P11: Suite = {
     // loops run in code a later profiler cannot see (TurboFan's still do;
     // lib/profile/inspector.ts discardOptimizedCode).
     // A twin with V8's defaults measures the method's own noise (A/A).
-    const base = await startApp({ pprof: true });
-    const flagged = await startApp({ pprof: true, v8Flags: "--no-maglev-osr" });
-    const twin = await startApp({ pprof: true });
-    for (const p of [base, flagged, twin]) {
-      await warmUp(c, (s) => httpLoad(c, p.app, s));
-    }
-    const windows = await alternate([
-      plainArm(c, "defaults", base.child.pid, base.app),
-      plainArm(c, "no-maglev-osr", flagged.child.pid, flagged.app),
-      plainArm(c, "twin", twin.child.pid, twin.app),
-    ], { rounds: c.rounds, seconds: c.seconds });
+    const windows = await alternateApps(c, [
+      ["defaults", { pprof: true }],
+      ["no-maglev-osr", { pprof: true, v8Flags: "--no-maglev-osr" }],
+      ["twin", { pprof: true }],
+    ]);
     return [
       ratioResult(
         "P11",
