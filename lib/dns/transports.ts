@@ -111,26 +111,28 @@ export function acquireServerListener(
   switch (group.transport) {
     case "dns":
       return acquireDnsListener(at, server);
-    case "tls": {
-      const entry = tlsEntries.find(at) ??
-        listenTls(group, certificateFor(group));
-      return Promise.resolve({
-        port: entry.port,
-        release: tlsEntries.hold(at, entry, server),
-      });
-    }
-    case "https": {
-      const entry = httpsEntries.find(at) ??
-        listenHttps(group, certificateFor(group));
-      return Promise.resolve({
-        port: entry.port,
-        release: httpsEntries.hold(at, entry, server),
-      });
-    }
+    case "tls":
+      return Promise.resolve(holdShared(tlsEntries, listenTls, group, server));
+    case "https":
+      return Promise.resolve(
+        holdShared(httpsEntries, listenHttps, group, server),
+      );
   }
   throw new Error(
     `cannot serve ${group.address}: the ${group.transport} transport is not available in coredeno`,
   );
+}
+
+/** Holds the address's shared TLS or HTTPS entry, listening first if none is open. */
+function holdShared<E extends Shared<DnsServer> & { port: number }>(
+  entries: SharedSockets<E, DnsServer>,
+  listen: (group: TransportGroup, certificate: TlsCertificate) => E,
+  group: TransportGroup,
+  server: DnsServer,
+): DnsListener {
+  const at = { host: group.host, port: group.port };
+  const entry = entries.find(at) ?? listen(group, certificateFor(group));
+  return { port: entry.port, release: entries.hold(at, entry, server) };
 }
 
 // --- DNS over TLS.
