@@ -130,26 +130,19 @@ export function readCallTree(
   cdp: CdpCpuProfile,
   style: TopLevelStyle,
 ): CallTree {
-  // parent[i] is the position of node i's parent, -1 for none. Plain loops
-  // over typed arrays: this runs at a capture's end, in code the capture's
-  // `reoptimize` left unoptimized. V8 numbers nodes 1, 2, 3… in order; any
-  // other numbering goes through a map.
+  // parent[i] is the position of node i's parent, -1 for none. Plain loops:
+  // this runs at a capture's end, in code the capture's `reoptimize` left
+  // unoptimized.
   const nodes = cdp.nodes;
-  let numbered = true;
-  for (let i = 0; i < nodes.length && numbered; i++) {
-    numbered = nodes[i]!.id === i + 1;
-  }
-  const position = numbered ? undefined : new Map<number, number>();
-  if (position) {
-    for (let i = 0; i < nodes.length; i++) position.set(nodes[i]!.id, i);
-  }
+  const position = new Map<number, number>();
+  for (let i = 0; i < nodes.length; i++) position.set(nodes[i]!.id, i);
   const parent = new Int32Array(nodes.length).fill(-1);
   for (let i = 0; i < nodes.length; i++) {
     const children = nodes[i]!.children;
     if (children === undefined) continue;
     for (let c = 0; c < children.length; c++) {
-      const at = position ? position.get(children[c]!) : children[c]! - 1;
-      if (at !== undefined && at >= 0 && at < nodes.length) parent[at] = i;
+      const at = position.get(children[c]!);
+      if (at !== undefined) parent[at] = i;
     }
   }
   const root = parent.indexOf(-1);
@@ -287,12 +280,7 @@ export function stacksToPprof(
   // Frames of one function at several lines share its mapped start.
   const shownByKey = new Map<string, ShownFrame>();
 
-  // Locations for the frames samples use (the table may hold others, such
-  // as `(idle)`'s), made on first use, in sample order.
-  const locationOfFrame = new Int32Array(table.frames.length);
-  const locationOf = (index: number): number => {
-    if (locationOfFrame[index] !== 0) return locationOfFrame[index]!;
-    const frame = table.frames[index]!;
+  const locationOfFrame = table.frames.map((frame) => {
     const startKey =
       `${frame.scriptId}:${frame.line}:${frame.column}:${frame.name}:${frame.path}`;
     let shown = shownByKey.get(startKey);
@@ -347,13 +335,12 @@ export function stacksToPprof(
         new Location({ id, line: [new Line({ functionId: fn, line })] }),
       );
     }
-    locationOfFrame[index] = id;
     return id;
-  };
+  });
 
   const sample = stacks.map(({ frames, values }) =>
     new Sample({
-      locationId: frames.map(locationOf),
+      locationId: frames.map((f) => locationOfFrame[f]!),
       value: values,
     })
   );
