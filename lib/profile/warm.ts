@@ -13,6 +13,7 @@
  * that were running, most likely the ones the first profile will show.
  */
 
+import { blockProfileRate } from "./block.ts";
 import { cpuProfilerBusy, cpuProfileToPprof } from "./cpu.ts";
 import { encodeProfile } from "./encode.ts";
 import type { CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
@@ -53,9 +54,16 @@ async function warmUpProfiler(): Promise<boolean> {
   // first start works out and keeps (line tables of every script). One step
   // each, none while a capture runs. Deno runs the commands on the spot,
   // within the step, so no capture can start between them.
+  // While stall detection runs, its 10 s chunks do not re-optimize, and code
+  // dropped in the middle of one may have its time booked to the caller
+  // (plugins/pprof/README.md): the warm-up leaves optimized code alone then.
+  const reoptimize = blockProfileRate() === 0;
   const steps = [
     () => [post("Profiler.enable")],
-    () => [post("Profiler.enable"), ...discardOptimizedCode(post)],
+    () => [
+      post("Profiler.enable"),
+      ...(reoptimize ? discardOptimizedCode(post) : []),
+    ],
     () => [
       post("Profiler.enable"),
       post("Profiler.start"),
