@@ -188,7 +188,16 @@ const UNMODIFIED = new URL("pprof/fixtures/unmodified_app.ts", import.meta.url);
 /** `coredeno run` as `deno task run` runs it, from the user's folder. */
 function coredenoRun(args: string[], cwd: string) {
   return spawnDeno(
-    ["run", "--allow-run", "--allow-read", "--allow-env", MAIN, "run", ...args],
+    [
+      "run",
+      "--allow-run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-net",
+      MAIN,
+      "run",
+      ...args,
+    ],
     cwd,
     {},
   );
@@ -207,7 +216,7 @@ Deno.test({
     try {
       const [, pprofBase] = await waitForLine(
         run,
-        /pprof: serving (http:\/\/127\.0\.0\.1:\d+)\/debug\/pprof\//,
+        /coredeno run: pprof at (http:\/\/127\.0\.0\.1:\d+)\/debug\/pprof\//,
       );
       const [, appBase] = await waitForLine(
         run,
@@ -249,7 +258,9 @@ Deno.test("coredeno run: the program's exit code, its own error at import, the l
         assert.notEqual(status.code, 0);
         assert.match(run.stderr(), /the program's own error/);
         const port = Number(
-          run.stderr().match(/pprof: serving http:\/\/127\.0\.0\.1:(\d+)/)![1],
+          run.stderr().match(
+            /coredeno run: pprof at http:\/\/127\.0\.0\.1:(\d+)/,
+          )![1],
         );
         await assert.rejects(
           fetch(`http://127.0.0.1:${port}/debug/pprof/`),

@@ -37,6 +37,16 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 interface Holder {
   handler: HttpHandler;
+  /** Who holds it alone, for the conflict message; undefined: shareable (a Corefile's reload). */
+  exclusive?: string;
+}
+
+/** An address another holder keeps to itself. */
+export class ListenerConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ListenerConflictError";
+  }
 }
 
 interface Entry extends Shared<Holder> {
@@ -53,9 +63,22 @@ const listeners = new SharedSockets<Entry, Holder>(close);
 export function acquireHttpListener(
   at: ListenAddress,
   handler: HttpHandler,
+  options: { exclusive?: string } = {},
 ): HttpListener {
-  const entry = listeners.find(at) ?? listen(at);
-  const release = listeners.hold(at, entry, { handler });
+  const found = listeners.find(at);
+  const owner = found?.holders.find((h) => h.exclusive)?.exclusive;
+  if (found && (owner || options.exclusive)) {
+    // Two surfaces on one address would answer with one's settings only
+    // (its allow list among them): the second is refused.
+    throw new ListenerConflictError(
+      `${at.address} is already served by ${owner ?? "the Corefile"}`,
+    );
+  }
+  const entry = found ?? listen(at);
+  const release = listeners.hold(at, entry, {
+    handler,
+    exclusive: options.exclusive,
+  });
   return {
     hostname: entry.server.addr.hostname,
     port: entry.server.addr.port,

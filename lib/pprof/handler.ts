@@ -5,9 +5,9 @@
  */
 
 import { message } from "../errors.ts";
-import process from "node:process";
 import { clean } from "../go_path.ts";
 import { legacySymbols } from "../profile/text.ts";
+import { program } from "../profile/program.ts";
 import { pluginLogger } from "../log.ts";
 import {
   escapeHtml,
@@ -69,6 +69,7 @@ export type PprofHandler = (
 export function createPprofHandler(
   endpoints: readonly Endpoint[],
   base: string = PPROF_PATH,
+  clientSignal = false,
 ): PprofHandler {
   const byName = new Map(endpoints.map((e) => [e.name, e]));
   const sorted = [...endpoints].sort((a, b) => a.name < b.name ? -1 : 1);
@@ -94,7 +95,13 @@ export function createPprofHandler(
     if (endpoint.subtree && name === endpoint.name) {
       return goRedirect(request, `${path}/${url.search}`, 301);
     }
-    const signal = captureSignal(request, url, endpoint, shutdown);
+    const signal = captureSignal(
+      request,
+      url,
+      endpoint,
+      shutdown,
+      clientSignal,
+    );
     try {
       return await endpoint.serve(request, url, signal, name);
     } catch (error) {
@@ -119,20 +126,23 @@ export function createPprofHandler(
 }
 
 /**
- * What ends a request early: the listener's shutdown, and for requests that
- * take a while, the client going away. Only those read `request.signal`:
- * outside `--unstable-no-legacy-abort`, Deno prints a note about it the
- * first time a program reads it, and a scrape of the index or the heap
- * should not make an app print anything.
+ * What ends a request early: the listener's shutdown, and, where
+ * `clientSignal` allows it, for requests that take a while, the client going
+ * away. Reading `request.signal` makes Deno (outside
+ * `--unstable-no-legacy-abort`) print a note into the process's stderr once
+ * the response is sent, so it is read only in the watcher Worker, whose
+ * console is its own and silent; in the program's own isolate a long capture
+ * runs to its end (or the listener's shutdown).
  */
 function captureSignal(
   request: Request,
   url: URL,
   endpoint: Endpoint,
   shutdown: AbortSignal | undefined,
+  clientSignal: boolean,
 ): AbortSignal {
   const signals = shutdown ? [shutdown] : [];
-  if (endpoint.timed || url.searchParams.has("seconds")) {
+  if (clientSignal && (endpoint.timed || url.searchParams.has("seconds"))) {
     signals.push(request.signal);
   }
   return AbortSignal.any(signals);
@@ -212,7 +222,7 @@ export const cmdlineEndpoint: Endpoint = {
   name: "cmdline",
   description: "The command line invocation of the current program: " +
     "the runtime, the main module and its arguments, separated by NUL bytes",
-  serve: () => goText(process.argv.join("\0")),
+  serve: () => goText(program.argv.join("\0")),
 };
 
 /** Go reads at most this much of a symbol request; so do we. */

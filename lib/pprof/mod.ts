@@ -36,21 +36,16 @@
 
 import { message } from "../errors.ts";
 import { parsePort, splitHostPort } from "../net/host_port.ts";
+import { ListenerConflictError } from "../net/http_listeners.ts";
+import { PprofConflictError } from "../profile/engine.ts";
 import { parseAllowed } from "./allow.ts";
-import { pluginLogger } from "../log.ts";
 import { PPROF_PATH } from "./handler.ts";
 import { goError } from "./http.ts";
-import { holdProfiler, PprofConflictError } from "./profiler.ts";
-import {
-  type AllowedNet,
-  listenPprof,
-  pprofSurface,
-  type SurfaceHandler,
-} from "./surface.ts";
+import { pprofProcess, surfaceHandler } from "./process.ts";
+import { type AllowedNet, listenPprof } from "./surface.ts";
+import { WatcherBackend } from "./watch.ts";
 
 export { PprofConflictError };
-
-const log = pluginLogger("pprof");
 
 /** Where `servePprof()` and the Corefile's bare `pprof` listen. */
 export const DEFAULT_ADDRESS = "localhost:6053";
@@ -138,8 +133,9 @@ const KNOWN_OPTIONS = new Set(["block", "allocations", "allow", "path"]);
  */
 export function pprofHandler(options: PprofOptions = {}): PprofHandler {
   const settings = readOptions(options, KNOWN_OPTIONS);
-  const hold = holdProfiler(settings.profiler, { source: "pprofHandler()" });
-  const surface = whenReady(hold.ready, pprofSurface(settings));
+  const process = pprofProcess(settings.profiler);
+  const hold = process.hold(settings.profiler, { source: "pprofHandler()" });
+  const surface = surfaceHandler(process, hold.ready, settings);
   let closed = false;
   const handler = (
     request: Request,
@@ -227,16 +223,39 @@ export function servePprof(options: ServePprofOptions = {}): PprofServer {
   } catch (error) {
     throw new TypeError(`pprof: ${message(error)}`);
   }
-  const hold = holdProfiler(settings.profiler, { source: "servePprof()" });
-  const handler = whenReady(hold.ready, pprofSurface(settings));
-  let listener;
+  const process = pprofProcess(settings.profiler);
+  const hold = process.hold(settings.profiler, { source: "servePprof()" });
+  const backend = process.backend;
+  let listener: { hostname: string; port: number; release(): Promise<void> };
   try {
-    listener = listenPprof(at, settings.allow, handler);
+    if (backend instanceof WatcherBackend) {
+      // Served by the watcher, where a busy main thread cannot hold it up.
+      listener = backend.listen(at, {
+        allow: settings.allow.map((a) => a.text),
+        path: settings.path,
+      }, "servePprof()");
+    } else {
+      const local = listenPprof(
+        at,
+        settings.allow,
+        surfaceHandler(process, hold.ready, settings),
+        { exclusive: "servePprof()" },
+      );
+      local.unref();
+      listener = local;
+    }
   } catch (error) {
     void hold.release();
+    if (
+      error instanceof ListenerConflictError ||
+      (error as Error).name === "ListenerConflictError"
+    ) {
+      throw new PprofConflictError(
+        `pprof: servePprof(): ${(error as Error).message}`,
+      );
+    }
     throw new Error(`pprof: ${message(error)}`, { cause: error });
   }
-  listener.unref();
   return {
     addr: {
       transport: "tcp",
@@ -248,27 +267,6 @@ export function servePprof(options: ServePprofOptions = {}): PprofServer {
       await listener.release();
       await hold.release();
     },
-  };
-}
-
-/**
- * Requests wait for the profiler to sample as asked; if it cannot (no
- * `--allow-sys`), they get Go's 500 with the reason, and the process lives on.
- */
-function whenReady(
-  ready: Promise<void>,
-  serve: SurfaceHandler,
-): SurfaceHandler {
-  ready.catch((error) =>
-    log.error(`profiler did not start: ${message(error)}`)
-  );
-  return async (request, info, shutdown) => {
-    try {
-      await ready;
-    } catch (error) {
-      return goError(500, `profiler did not start: ${message(error)}`);
-    }
-    return await serve(request, info, shutdown);
   };
 }
 

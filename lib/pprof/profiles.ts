@@ -3,17 +3,16 @@
  * parameters, delta algorithm and error texts (endpoints.md §1.2, §1.4, §2).
  */
 
-import { abortableSleep } from "../../lib/profile/sleep.ts";
-import type { Profile } from "../../lib/deps.ts";
+import { abortableSleep } from "../profile/sleep.ts";
+import type { Profile } from "../deps.ts";
 import {
-  captureCpuProfile,
   CpuProfilerBusyError,
   deltaProfile,
   encodeProfile,
-  heapProfile,
   heapProfileText,
-  heapSamplingMode,
-} from "../../lib/profile/mod.ts";
+} from "../profile/engine.ts";
+import { addComment } from "../profile/pprof.ts";
+import type { Engine } from "./engine.ts";
 import type { Endpoint } from "./handler.ts";
 import { goError, goProfile, goText } from "./http.ts";
 
@@ -59,61 +58,82 @@ function coalesced(
   };
 }
 
-/** `profile?seconds=N[&hz=H]`: a CPU profile of the next N seconds. */
-export const cpuProfileEndpoint: Endpoint = {
-  name: "profile",
-  timed: true,
-  description:
-    `CPU profile. You can specify the duration in the seconds GET parameter (default 30, at most ` +
-    `${MAX_SECONDS}) and the sampling rate in hz (default ${DEFAULT_HZ}, at most ${MAX_HZ}). JavaScript frames ` +
-    `come from V8's sampler; CPU the process spent outside JavaScript (Deno's runtime: I/O, HTTP, the event ` +
-    `loop) is one frame of its own, so totals match the process's CPU time. After you get the profile file, ` +
-    `use the go tool pprof command to investigate the profile.`,
-  async serve(_request, url, signal) {
-    // As Go: a missing, malformed or non-positive value means the default.
-    const requested = parseGoInt(url.searchParams.get("seconds"));
-    const seconds = requested !== undefined && requested > 0
-      ? requested
-      : DEFAULT_CPU_SECONDS;
-    if (seconds > MAX_SECONDS) {
-      return goError(
-        400,
-        `invalid value for "seconds" - must be at most ${MAX_SECONDS}`,
-      );
+/** `profile?seconds=N`: a CPU profile of every isolate over the next N seconds. */
+export function cpuProfileEndpoint(engine: Engine): Endpoint {
+  return {
+    name: "profile",
+    timed: true,
+    get description() {
+      return `CPU profile of ${engine.reachText()}. You can specify the duration in the seconds GET parameter ` +
+        `(default 30, at most ${MAX_SECONDS}). Each isolate's profiler samples from start to end of the process ` +
+        `at one rate (${engine.profilerRateText()}; the hz parameter, 1 to ${MAX_HZ}, is checked but cannot change it), ` +
+        `so a capture knows all compiled code. Samples are labelled isolate=main or the worker's name ` +
+        `(go tool pprof -tagfocus isolate=main). CPU the process spent outside JavaScript (Deno's runtime: I/O, ` +
+        `HTTP, the event loop) is one frame of its own, so totals match the process's CPU time. After you get ` +
+        `the profile file, use the go tool pprof command to investigate the profile.`;
+    },
+    serve: (_request, url, signal) => serveCpuProfile(engine, url, signal),
+  };
+}
+
+async function serveCpuProfile(
+  engine: Engine,
+  url: URL,
+  signal: AbortSignal,
+): Promise<Response> {
+  // As Go: a missing, malformed or non-positive value means the default.
+  const requested = parseGoInt(url.searchParams.get("seconds"));
+  const seconds = requested !== undefined && requested > 0
+    ? requested
+    : DEFAULT_CPU_SECONDS;
+  if (seconds > MAX_SECONDS) {
+    return goError(
+      400,
+      `invalid value for "seconds" - must be at most ${MAX_SECONDS}`,
+    );
+  }
+  const hzText = url.searchParams.get("hz");
+  const hz = hzText === null || hzText === "" ? DEFAULT_HZ : parseGoInt(hzText);
+  if (hz === undefined || hz < 1 || hz > MAX_HZ) {
+    return goError(
+      400,
+      `invalid value for "hz" - must be an integer from 1 to ${MAX_HZ}`,
+    );
+  }
+  let profile: Profile;
+  try {
+    profile = await engine.profiler().cpuProfile({
+      durationMillis: seconds * 1000,
+      signal,
+    });
+  } catch (error) {
+    if (error instanceof CpuProfilerBusyError) {
+      return goError(500, `Could not enable CPU profiling: ${error.message}`);
     }
-    const hzText = url.searchParams.get("hz");
-    const hz = hzText === null || hzText === ""
-      ? DEFAULT_HZ
-      : parseGoInt(hzText);
-    if (hz === undefined || hz < 1 || hz > MAX_HZ) {
-      return goError(
-        400,
-        `invalid value for "hz" - must be an integer from 1 to ${MAX_HZ}`,
-      );
-    }
-    let profile: Profile;
-    try {
-      profile = await captureCpuProfile({
-        durationMillis: seconds * 1000,
-        intervalMicros: 1e6 / hz,
-        signal,
-      });
-    } catch (error) {
-      if (error instanceof CpuProfilerBusyError) {
-        return goError(500, `Could not enable CPU profiling: ${error.message}`);
-      }
-      throw error;
-    }
-    return goProfile(await encodeProfile(profile), "profile");
-  },
-};
+    throw error;
+  }
+  if (hzText !== null && hzText !== "") {
+    addComment(
+      profile,
+      `coredeno: hz=${hz} asked; sampled at the process's rate, ${engine.profilerRateText()}`,
+    );
+  }
+  return goProfile(await encodeProfile(profile), "profile");
+}
 
 /** `heap` and `allocs`: snapshots, `debug=1` text, `gc=1`, and `seconds=N` deltas. */
-export function heapEndpoint(name: "heap" | "allocs"): Endpoint {
-  const snapshot = coalesced(heapProfile);
+export function heapEndpoint(
+  engine: Engine,
+  name: "heap" | "allocs",
+): Endpoint {
+  const snapshot = coalesced((options) =>
+    engine.profiler().heapProfile(options)
+  );
   return {
     name,
-    description: heapDescription(name),
+    get description() {
+      return heapDescription(name, engine);
+    },
     async serve(_request, url, signal) {
       const secondsText = url.searchParams.get("seconds");
       if (secondsText !== null && secondsText !== "") {
@@ -129,12 +149,17 @@ export function heapEndpoint(name: "heap" | "allocs"): Endpoint {
   };
 }
 
-function heapDescription(name: "heap" | "allocs"): string {
-  const mode = heapSamplingMode();
-  const common = "Bytes are accurate; object counts are estimates. " +
+function heapDescription(name: "heap" | "allocs", engine: Engine): string {
+  const mode = engine.agreed()?.allocations ? "allocations" : "inuse";
+  const common =
+    `Every isolate (${engine.reachText()}), samples labelled by isolate. ` +
+    "Bytes are accurate; object counts are estimates. " +
     "You can specify the gc GET parameter to run garbage collection before taking the heap sample.";
   if (name === "heap") {
-    return `A sampling of memory allocations of live objects (inuse_space). ${common}`;
+    return mode === "allocations"
+      ? `A sampling of all past memory allocations since the process started (alloc_space), including ` +
+        `objects already collected: this process runs in allocation mode. ${common}`
+      : `A sampling of memory allocations of live objects (inuse_space). ${common}`;
   }
   if (mode === "allocations") {
     return "A sampling of all past memory allocations since the process started (alloc_space), " +

@@ -5,28 +5,25 @@
  * DevTools trace). Same parameters, headers and delta algorithm as Go's.
  */
 
-import { Profile, StringTable } from "../../lib/deps.ts";
+import { Profile, StringTable } from "../deps.ts";
 import {
   BLOCK_FLOOR_MS,
-  blockProfile,
-  blockProfileCount,
-  captureTrace,
   encodeProfile,
+  type IsolateInfo,
   TraceBusyError,
-} from "../../lib/profile/mod.ts";
+} from "../profile/engine.ts";
+import { FrameTable, stacksToPprof } from "../profile/call_tree.ts";
+import { isolateLabels } from "../profile/cpu.ts";
 import {
   addComment,
-  addSyntheticSample,
+  fillFilenames,
   nowNanos,
   setSampleTypes,
-} from "../../lib/profile/pprof.ts";
-import {
-  contentionProfileText,
-  countProfileText,
-} from "../../lib/profile/text.ts";
+} from "../profile/pprof.ts";
+import { contentionProfileText, countProfileText } from "../profile/text.ts";
+import type { Engine } from "./engine.ts";
 import type { Endpoint } from "./handler.ts";
 import { goError, goProfile, goText } from "./http.ts";
-import { heldBlockRate } from "./profiler.ts";
 import { intParam, serveDelta } from "./profiles.ts";
 
 type Snapshot = () => Promise<Profile> | Profile;
@@ -84,50 +81,86 @@ const CONTENTION_TYPES: [string, string][] = [
 ];
 
 /** `block`: event-loop stalls, or an empty profile when `block` is not configured. */
-export function blockEndpoint(): Endpoint {
+export function blockEndpoint(engine: Engine): Endpoint {
+  const rate = () => engine.agreed()?.blockRate ?? 0;
   return namedProfile(
     "block",
     () =>
-      `Event-loop stalls: the JavaScript that held the event loop while every other callback waited. ` +
+      `Event-loop stalls of the main isolate: the JavaScript that held its event loop while every other callback waited. ` +
       `A contention is one stall (the loop got to a due callback at least ${BLOCK_FLOOR_MS} ms late); ` +
       `its delay is how late, split across the stacks sampled during it. ` +
-      (heldBlockRate() > 0
-        ? `On, at rate ${heldBlockRate()} ns: stalls that long are always recorded, shorter ones with probability delay/rate, scaled to stay unbiased.`
+      (rate() > 0
+        ? `On, at rate ${rate()} ns: stalls that long are always recorded, shorter ones with probability delay/rate, scaled to stay unbiased.`
         : `Off: turn it on with block in the Corefile's pprof block, the block option of pprofHandler() or servePprof(), or coredeno run --block.`),
     () =>
-      heldBlockRate() > 0 ? blockProfile() : emptyProfile(
+      rate() > 0 ? engine.profiler().block.profile() : emptyProfile(
         CONTENTION_TYPES,
         ["contentions", "count"],
         [
           "coredeno: block profiling is off; `pprof { block [RATE] }` in a Corefile, the `block` option of pprofHandler()/servePprof() or `coredeno run --block` turns on event-loop stall detection",
         ],
       ),
-    () => heldBlockRate() > 0 ? blockProfileCount() : 0,
+    () => rate() > 0 ? engine.profiler().block.count() : 0,
   );
 }
 
-/** `goroutine`: JavaScript threads. The main isolate runs all of this process's JavaScript. */
-export const goroutineEndpoint: Endpoint = namedProfile(
-  "goroutine",
-  () =>
-    "JavaScript threads: the main isolate, the one thread that runs this process's JavaScript " +
-    "(and serves this page, so its stack is not useful and is not shown). Pending async work " +
-    "is not a thread and is not counted; Web Workers are isolates this profile cannot see.",
-  () => {
-    const p = emptyProfile(
-      [["goroutine", "count"]],
-      ["goroutine", "count"],
-      [
-        "coredeno: one JavaScript thread (the main isolate); Web Workers are not visible to this profile",
-      ],
-    );
-    addSyntheticSample(p, MAIN_THREAD_FRAME, "[deno]", [1]);
-    return p;
-  },
-  () => 1,
-);
+/**
+ * One sample per isolate, its stack a frame naming it (`main: file:///app.ts`,
+ * `worker #3 (pool): file:///work.ts`), labelled as CPU samples are.
+ */
+function isolatesProfile(
+  type: string,
+  isolates: readonly IsolateInfo[],
+  comments: string[],
+): Profile {
+  const table = new FrameTable();
+  const stacks = isolates.map((isolate) => ({
+    frames: [table.add(isolateFrame(isolate), undefined, "[isolate]")],
+    values: [1],
+    labels: [
+      ...isolateLabels(isolate),
+      { key: "state", str: isolate.alive ? "running" : "ended" },
+    ],
+  }));
+  const p = stacksToPprof(table, stacks, { mappingInfo: (l) => l });
+  setSampleTypes(p, [[type, "count"]], [type, "count"]);
+  p.period = 1;
+  p.timeNanos = nowNanos();
+  fillFilenames(p);
+  for (const c of comments) addComment(p, c);
+  return p;
+}
 
-export const MAIN_THREAD_FRAME = "[JavaScript main thread]";
+/** An isolate as a frame. */
+export function isolateFrame(isolate: IsolateInfo): string {
+  return isolate.kind === "main"
+    ? `main: ${isolate.url}`
+    : `worker #${isolate.number}${
+      isolate.name ? ` (${isolate.name})` : ""
+    }: ${isolate.url}`;
+}
+
+/** `goroutine`: JavaScript threads, one per live isolate. */
+export function goroutineEndpoint(engine: Engine): Endpoint {
+  const live = () => engine.profiler().live();
+  return namedProfile(
+    "goroutine",
+    () =>
+      `JavaScript threads: one per live isolate of ${engine.reachText()}, its frame naming its script. ` +
+      "Pending async work is not a thread and is not counted.",
+    () =>
+      isolatesProfile("goroutine", live(), [
+        `coredeno: one entry per live JavaScript isolate (${engine.reachText()})`,
+      ]),
+    () => {
+      try {
+        return live().length;
+      } catch {
+        return 0;
+      }
+    },
+  );
+}
 
 /** `mutex`: JavaScript in the main isolate takes no locks, so never contends for one. */
 export const mutexEndpoint: Endpoint = namedProfile(
@@ -142,18 +175,27 @@ export const mutexEndpoint: Endpoint = namedProfile(
   () => 0,
 );
 
-/** `threadcreate`: JavaScript creates no OS threads. */
-export const threadcreateEndpoint: Endpoint = namedProfile(
-  "threadcreate",
-  () =>
-    "Always empty: JavaScript creates no OS threads. Deno's runtime and V8 start theirs in Rust and C++, " +
-    "where no JavaScript stack created them (and counting them needs more than this process's permissions).",
-  () =>
-    emptyProfile([["threadcreate", "count"]], ["threadcreate", "count"], [
-      "coredeno: JavaScript creates no OS threads; Deno's and V8's own threads have no JavaScript creation stack",
-    ]),
-  () => 0,
-);
+/** `threadcreate`: every isolate started since the profiler attached, ended ones too. */
+export function threadcreateEndpoint(engine: Engine): Endpoint {
+  const history = () => engine.profiler().history();
+  return namedProfile(
+    "threadcreate",
+    () =>
+      `Isolates (JavaScript threads) started since the profiler attached, ended ones included (label state=ended), ` +
+      `of ${engine.reachText()}. Deno's and V8's own threads have no JavaScript creation stack and are not counted.`,
+    () =>
+      isolatesProfile("threadcreate", history(), [
+        "coredeno: one entry per JavaScript isolate started since the profiler attached",
+      ]),
+    () => {
+      try {
+        return history().length;
+      } catch {
+        return 0;
+      }
+    },
+  );
+}
 
 /** Go's `trace` parameter: a float; missing, unparsable or ≤ 0 means 1. */
 function traceSeconds(text: string | null): number {
@@ -165,49 +207,62 @@ function traceSeconds(text: string | null): number {
 }
 
 /**
- * The longest trace. Its 250 µs sampling costs the process 6-40% of its
- * throughput (feasibility.md §4), the range `/profile` refuses; a trace is
- * a close look at a short window, so that cost is bounded to a minute.
+ * The longest trace: every sample of every isolate in its window is held
+ * until it ends and sent as one JSON document; a trace is a close look at
+ * a short window, so a minute bounds it. Profile longer stretches with
+ * /profile.
  */
 export const MAX_TRACE_SECONDS = 60;
 
 /** `trace?seconds=N`: a Chrome DevTools trace JSON of the next N seconds. */
-export const traceEndpoint: Endpoint = {
-  name: "trace",
-  timed: true,
-  description:
-    `A trace of the next N seconds (seconds GET parameter, default 1, at most ${MAX_TRACE_SECONDS}) as Chrome DevTools trace JSON, ` +
-    "not Go's execution trace: CPU samples every 250 µs, busy runs of the event loop, sampled GC and " +
-    "event-loop stalls. Sampling that fine slows the process (the rate /profile refuses), so a trace is " +
-    "for a short window; profile longer stretches with /profile. " +
-    "Open trace.json in Perfetto (ui.perfetto.dev), chrome://tracing or DevTools' Performance panel.",
-  async serve(_request, url, signal) {
-    const seconds = traceSeconds(url.searchParams.get("seconds"));
-    if (seconds > MAX_TRACE_SECONDS) {
-      return goError(
-        400,
-        `invalid value for "seconds" - must be at most ${MAX_TRACE_SECONDS}`,
-      );
-    }
-    let trace;
-    try {
-      trace = await captureTrace({ durationMillis: seconds * 1000, signal });
-    } catch (error) {
-      if (error instanceof TraceBusyError) {
-        return goError(500, `Could not enable tracing: ${error.message}`);
-      }
-      throw error;
-    }
-    // Deno.serve gzips JSON for clients that accept it; saved, it is plain JSON.
-    return new Response(JSON.stringify(trace), {
-      headers: {
-        "X-Content-Type-Options": "nosniff",
-        "Content-Type": "application/json",
-        "Content-Disposition": `attachment; filename="trace.json"`,
-      },
+export function traceEndpoint(engine: Engine): Endpoint {
+  return {
+    name: "trace",
+    timed: true,
+    get description() {
+      return `A trace of the next N seconds (seconds GET parameter, default 1, at most ${MAX_TRACE_SECONDS}) as Chrome DevTools trace JSON, ` +
+        `not Go's execution trace: one thread per isolate (${engine.reachText()}), with its CPU samples ` +
+        `(${engine.profilerRateText()}), busy runs, sampled GC, and the main event loop's stalls. ` +
+        "A trace is a close look at a short window; profile longer stretches with /profile. " +
+        "Open trace.json in Perfetto (ui.perfetto.dev), chrome://tracing or DevTools' Performance panel.";
+    },
+    serve: (_request, url, signal) => serveTrace(engine, url, signal),
+  };
+}
+
+async function serveTrace(
+  engine: Engine,
+  url: URL,
+  signal: AbortSignal,
+): Promise<Response> {
+  const seconds = traceSeconds(url.searchParams.get("seconds"));
+  if (seconds > MAX_TRACE_SECONDS) {
+    return goError(
+      400,
+      `invalid value for "seconds" - must be at most ${MAX_TRACE_SECONDS}`,
+    );
+  }
+  let trace;
+  try {
+    trace = await engine.profiler().trace({
+      durationMillis: seconds * 1000,
+      signal,
     });
-  },
-};
+  } catch (error) {
+    if (error instanceof TraceBusyError) {
+      return goError(500, `Could not enable tracing: ${error.message}`);
+    }
+    throw error;
+  }
+  // Deno.serve gzips JSON for clients that accept it; saved, it is plain JSON.
+  return new Response(JSON.stringify(trace), {
+    headers: {
+      "X-Content-Type-Options": "nosniff",
+      "Content-Type": "application/json",
+      "Content-Disposition": `attachment; filename="trace.json"`,
+    },
+  });
+}
 
 /**
  * `debug=1`: the profile in Go's legacy text for `name`, which `go tool

@@ -23,6 +23,7 @@ import {
   symbolEndpoint,
 } from "./handler.ts";
 import { goError } from "./http.ts";
+import type { Engine } from "./engine.ts";
 import { cpuProfileEndpoint, heapEndpoint } from "./profiles.ts";
 import {
   blockEndpoint,
@@ -36,18 +37,18 @@ import { uiEndpoint } from "./ui/mod.ts";
 const log = pluginLogger("pprof");
 
 /** Every endpoint this build serves, in no particular order (the index sorts). */
-export function pprofEndpoints(): Endpoint[] {
+export function pprofEndpoints(engine: Engine): Endpoint[] {
   const endpoints: Endpoint[] = [
     cmdlineEndpoint,
     symbolEndpoint,
-    cpuProfileEndpoint,
-    heapEndpoint("heap"),
-    heapEndpoint("allocs"),
-    blockEndpoint(),
-    goroutineEndpoint,
+    cpuProfileEndpoint(engine),
+    heapEndpoint(engine, "heap"),
+    heapEndpoint(engine, "allocs"),
+    blockEndpoint(engine),
+    goroutineEndpoint(engine),
     mutexEndpoint,
-    threadcreateEndpoint,
-    traceEndpoint,
+    threadcreateEndpoint(engine),
+    traceEndpoint(engine),
   ];
   // The flame graph takes its profiles through the endpoints above.
   return [...endpoints, uiEndpoint(endpoints)];
@@ -71,11 +72,18 @@ export type SurfaceHandler = (
  * unknown (no `info`) or outside it gets Go's 403.
  */
 export function pprofSurface(
-  options: { allow: readonly AllowedNet[]; path?: string },
+  options: {
+    allow: readonly AllowedNet[];
+    path?: string;
+    /** End long captures when the client goes away (reads `request.signal`). */
+    clientSignal?: boolean;
+  },
+  engine: Engine,
 ): SurfaceHandler {
   const pprof = createPprofHandler(
-    pprofEndpoints(),
+    pprofEndpoints(engine),
     options.path ?? PPROF_PATH,
+    options.clientSignal ?? false,
   );
   const nets = options.allow.map((a) => a.net);
   if (nets.length === 0) {
@@ -97,6 +105,7 @@ export function listenPprof(
   at: ListenAddress,
   allow: readonly AllowedNet[],
   handler: SurfaceHandler,
+  options: { exclusive?: string } = {},
 ): HttpListener {
   if (!isLoopbackHost(at.host)) {
     const who = allow.length === 0
@@ -109,5 +118,6 @@ export function listenPprof(
   return acquireHttpListener(
     at,
     (request, shutdown, info) => handler(request, info, shutdown),
+    options,
   );
 }

@@ -22,6 +22,7 @@
 import { fileURLToPath } from "node:url";
 import {
   Function as PprofFunction,
+  Label,
   Line,
   Location,
   Profile,
@@ -58,7 +59,7 @@ export class FrameTable {
   readonly frames: Frame[] = [];
   readonly #byKey = new Map<string, number>();
   readonly #paths = new Map<string, string>();
-  readonly #scripts = new Map<string, string>();
+  readonly #scripts = new Map<string, ScriptRef>();
 
   /**
    * The index of `frame` shown as `name` (V8's own name, or a styled one).
@@ -70,12 +71,14 @@ export class FrameTable {
     frame: CallFrame | undefined,
     file = "",
     hitLine = 0,
+    isolate = "main",
   ): number {
     const line = frame && frame.lineNumber >= 0 ? frame.lineNumber + 1 : 0;
     const column = frame && frame.columnNumber >= 0
       ? frame.columnNumber + 1
       : 0;
-    const scriptId = frame?.scriptId ?? "0";
+    // Script ids are per isolate.
+    const scriptId = frame ? `${isolate}/${frame.scriptId}` : "0";
     // Top-level code has no start V8 reports, but its lines still ran.
     if (!frame) hitLine = 0;
     const key = `${scriptId}:${line}:${column}:${name}:${
@@ -89,7 +92,13 @@ export class FrameTable {
         path = url.startsWith("file://") ? fileURLToPath(url) : url;
         this.#paths.set(url, path);
       }
-      if (url) this.#scripts.set(scriptId, url);
+      if (url && frame) {
+        this.#scripts.set(scriptId, {
+          scriptId: frame.scriptId,
+          url,
+          isolate,
+        });
+      }
       index = this.frames.push({
         name,
         scriptId,
@@ -105,7 +114,7 @@ export class FrameTable {
 
   /** The scripts the frames run in. */
   get scripts(): ScriptRef[] {
-    return [...this.#scripts].map(([scriptId, url]) => ({ scriptId, url }));
+    return [...this.#scripts.values()];
   }
 }
 
@@ -129,6 +138,7 @@ const RUNTIME_NAME = "Node.js";
 export function readCallTree(
   cdp: CdpCpuProfile,
   style: TopLevelStyle,
+  into: { table?: FrameTable; isolate?: string } = {},
 ): CallTree {
   // parent[i] is the position of node i's parent, -1 for none. Plain loops:
   // this runs at a capture's end, in code the capture's `reoptimize` left
@@ -147,7 +157,8 @@ export function readCallTree(
   }
   const root = parent.indexOf(-1);
 
-  const table = new FrameTable();
+  const table = into.table ?? new FrameTable();
+  const isolate = into.isolate ?? "main";
   // A node's frame depends only on the node (its name is styled by depth,
   // and depth is fixed), so it is computed once.
   const nodeFrame = new Int32Array(nodes.length).fill(-1);
@@ -177,6 +188,9 @@ export function readCallTree(
         nodeFrame[n] = table.add(
           styledName(node, j === depth, style),
           node.callFrame,
+          "",
+          0,
+          isolate,
         );
       }
       stack.push(nodeFrame[n]!);
@@ -197,6 +211,7 @@ export function readCallTree(
         leaf.callFrame,
         "",
         line,
+        isolate,
       );
       stacks.push({ frames, hits: n });
     }
@@ -262,6 +277,13 @@ export function showFunction(
   return { name, file: at.file || "", line, column };
 }
 
+/** A sample's label: a string (`isolate=main`) or a number. */
+export interface SampleLabel {
+  key: string;
+  str?: string;
+  num?: number;
+}
+
 /**
  * The pprof profile of `stacks` (frame indices into `table`, leaf first):
  * one sample per stack with its values; sample types, period and times are
@@ -269,7 +291,11 @@ export function showFunction(
  */
 export function stacksToPprof(
   table: FrameTable,
-  stacks: readonly { frames: readonly number[]; values: number[] }[],
+  stacks: readonly {
+    frames: readonly number[];
+    values: number[];
+    labels?: readonly SampleLabel[];
+  }[],
   mapper: LocationMapper,
 ): Profile {
   const strings = new StringTable();
@@ -281,8 +307,11 @@ export function stacksToPprof(
   const shownByKey = new Map<string, ShownFrame>();
 
   const locationOfFrame = table.frames.map((frame) => {
+    // A script by its path where it has one: the same file in two isolates
+    // (whose script ids differ) is one function.
+    const script = frame.path || frame.scriptId;
     const startKey =
-      `${frame.scriptId}:${frame.line}:${frame.column}:${frame.name}:${frame.path}`;
+      `${script}:${frame.line}:${frame.column}:${frame.name}:${frame.path}`;
     let shown = shownByKey.get(startKey);
     if (shown === undefined) {
       shown = showFunction(mapper, frame);
@@ -307,8 +336,8 @@ export function stacksToPprof(
     // Functions by script, source file and name (a bundle is one script of
     // many files, each with its own `stop`); anonymous ones by their start.
     const fnKey = frame.name
-      ? `${frame.scriptId}:${shown.file}:${frame.name}`
-      : `${frame.scriptId}:${shown.file}:${shown.line}:${shown.column}`;
+      ? `${script}:${shown.file}:${frame.name}`
+      : `${script}:${shown.file}:${shown.line}:${shown.column}`;
     let fn = functionByKey.get(fnKey);
     if (fn === undefined) {
       fn = functions.length + 1;
@@ -326,7 +355,7 @@ export function stacksToPprof(
     }
     // One location per function start and line shown.
     const key =
-      `${frame.scriptId}:${shown.file}:${shown.line}:${shown.column}:${shown.name}:${line}`;
+      `${script}:${shown.file}:${shown.line}:${shown.column}:${shown.name}:${line}`;
     let id = locationByKey.get(key);
     if (id === undefined) {
       id = locations.length + 1;
@@ -338,10 +367,18 @@ export function stacksToPprof(
     return id;
   });
 
-  const sample = stacks.map(({ frames, values }) =>
+  const sample = stacks.map(({ frames, values, labels }) =>
     new Sample({
       locationId: frames.map((f) => locationOfFrame[f]!),
       value: values,
+      label: labels?.map((l) =>
+        new Label({
+          key: strings.dedup(l.key),
+          ...(l.str !== undefined
+            ? { str: strings.dedup(l.str) }
+            : { num: l.num ?? 0 }),
+        })
+      ),
     })
   );
   return new Profile({

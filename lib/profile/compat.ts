@@ -1,6 +1,6 @@
 /**
- * The `@datadog/pprof` API (`time`, `heap`, `encode`) over this package's
- * engine, so Node scripts that capture profiles in-process carry over:
+ * The `@datadog/pprof` API (`time`, `heap`, `encode`) over the process's
+ * profiler, so Node scripts that capture profiles in-process carry over:
  *
  *     import { encode, time } from "./lib/profile/mod.ts";
  *     const profile = await time.profile({ durationMillis: 5000 });
@@ -11,24 +11,34 @@
  * `time.stop()` and `heap.profile()` return a `Promise<Profile>` (and
  * `encode` accepts one). Options the inspector cannot honour (`withContexts`,
  * `lineNumbers`, `useCPED`, `collectAsyncId`, non-`'drop'` column numbers)
- * are accepted and ignored.
+ * are accepted and ignored; so is `intervalMicros`: every isolate's
+ * profiler samples at the process's one rate (profiler.ts), 100 Hz unless
+ * a pprof surface asked for block profiling first.
+ *
+ * It goes through the one profiler of the process, as every pprof surface
+ * does: where the process runs a watcher (`coredeno run`), profiles hold
+ * every isolate, each sample labelled with its own. Started by this API
+ * alone, the profiler runs from `time.start()` (or `heap.start()`) to the
+ * matching stop; as with Node's own profiler, a loop V8 optimized before
+ * it started may be booked to its caller, so start it early (a pprof
+ * surface, held from the program's start, keeps it running).
  */
 
 import type { Profile } from "../deps.ts";
 import { SourceMapper } from "../deps.ts";
 import type { GenerateAllocationLabelsFunction } from "../deps.ts";
-import { type CpuCapture, startCpuCapture, wallProfileToPprof } from "./cpu.ts";
-import {
-  DEFAULT_HEAP_INTERVAL_BYTES,
-  heapProfileToPprof,
-  heapSamplingMode,
-  readHeapSampler,
-  startHeapSampling,
-  stopHeapSampling,
-} from "./heap.ts";
+import { wallProfileToPprof } from "./cpu.ts";
+import { heapProfileToPprof } from "./heap.ts";
 import { deltaProfile } from "./delta.ts";
 import { encodeProfile, encodeProfileSync } from "./encode.ts";
+import { LocalBackend } from "./local.ts";
+import {
+  localProcessProfiler,
+  type ProcessProfiler,
+  type ProfilerHold,
+} from "./process.ts";
 import type { LocationMapper } from "./sourcemap.ts";
+import { DEFAULT_HEAP_INTERVAL_BYTES, type RawCpuCapture } from "./types.ts";
 
 export { SourceMapper };
 
@@ -36,14 +46,8 @@ export { SourceMapper };
 export interface TimeProfilerOptions {
   /** `time.profile` only: how long to profile (default 60000). */
   durationMillis?: number;
-  /** Sampling interval (default 1000; at least 1000 here). */
+  /** Accepted; the process's profilers sample at their one rate. */
   intervalMicros?: number;
-  /**
-   * Not in `@datadog/pprof`: make V8 recompile hot code when sampling starts
-   * (default true), so loops it optimized earlier keep their frames; see
-   * `CpuCaptureOptions` in cpu.ts.
-   */
-  reoptimize?: boolean;
   /** Maps positions; by default Deno's emit cache maps `.ts` files. */
   sourceMapper?: LocationMapper;
   /** Adds `cpu/nanoseconds` and a `Non JS threads activity` frame. */
@@ -56,54 +60,59 @@ export interface TimeProfilerOptions {
   columnNumbers?: "drop" | "pack" | "emit";
 }
 
-const DEFAULT_OPTIONS = {
-  durationMillis: 60_000,
-  intervalMicros: 1_000,
-};
+const DEFAULT_DURATION_MILLIS = 60_000;
+/** `@datadog/pprof`'s default heap stack depth (shown in its messages; V8's own is used). */
+const DEFAULT_STACK_DEPTH = 64;
 
-let running:
-  | { capture: CpuCapture; options: TimeProfilerOptions }
-  | undefined;
+function theProfiler(): ProcessProfiler {
+  return localProcessProfiler(() => new LocalBackend());
+}
+
+interface Running {
+  capture: { stop(): Promise<RawCpuCapture> };
+  hold: ProfilerHold;
+  options: TimeProfilerOptions;
+}
+
+let running: Running | undefined;
+
+function startCapture(options: TimeProfilerOptions): Running {
+  const profiler = theProfiler();
+  const hold = profiler.hold({}, { source: "time.start()" });
+  hold.ready.catch(() => {}); // the capture reports it
+  try {
+    return { capture: profiler.backend.startCpu(), hold, options };
+  } catch (error) {
+    void hold.release();
+    throw error;
+  }
+}
 
 function startTime(options: TimeProfilerOptions = {}): void {
   if (running) throw new Error("Wall profiler is already started");
-  const merged = { ...DEFAULT_OPTIONS, ...options };
-  running = {
-    capture: startCpuCapture(merged.intervalMicros, {
-      reoptimize: merged.reoptimize,
-    }),
-    options: merged,
-  };
+  running = startCapture(options);
 }
 
 function stopTime(restart = false): Promise<Profile> {
   if (!running) throw new Error("Wall profiler is not started");
-  const { capture, options } = running;
+  const { capture, hold, options } = running;
   const stopped = capture.stop();
-  const next = stopped.then(
-    () =>
-      restart
-        ? startCpuCapture(options.intervalMicros!, {
-          reoptimize: options.reoptimize,
-        })
-        : undefined,
-  );
-  if (restart) {
-    // Stays "started": the new capture begins once the old one is stopped.
-    running = {
-      capture: {
-        async stop() {
-          const c = await next;
-          return await c!.stop();
-        },
+  // Stays "started": the new capture begins once the old one is stopped.
+  const next = restart
+    ? stopped.then(() => startCapture(options), () => startCapture(options))
+    : undefined;
+  running = next
+    ? {
+      capture: { stop: async () => await (await next).capture.stop() },
+      hold: {
+        ready: next.then((r) => r.hold.ready),
+        release: async () => await (await next).hold.release(),
       },
       options,
-    };
-  } else {
-    running = undefined;
-  }
-  return stopped.then((raw) =>
-    wallProfileToPprof(raw, {
+    }
+    : undefined;
+  return stopped.finally(() => hold.release()).then((raw) =>
+    wallProfileToPprof(raw, theProfiler().backend.sourceMaps, {
       mapper: options.sourceMapper,
       collectCpuTime: options.collectCpuTime,
     })
@@ -158,9 +167,10 @@ export interface HeapProfiler {
 export const time: TimeProfiler = {
   /** Profiles for `durationMillis` (default 60 s) and returns the profile. */
   async profile(options: TimeProfilerOptions = {}): Promise<Profile> {
-    const merged = { ...DEFAULT_OPTIONS, ...options };
-    startTime(merged);
-    await new Promise((r) => setTimeout(r, merged.durationMillis));
+    startTime(options);
+    await new Promise((r) =>
+      setTimeout(r, options.durationMillis ?? DEFAULT_DURATION_MILLIS)
+    );
     return await stopTime();
   },
   /** Starts profiling; throws if already started (or a capture runs). */
@@ -172,41 +182,65 @@ export const time: TimeProfiler = {
   },
 };
 
-let heapOptions:
-  | { intervalBytes: number; stackDepth: number; allocations: boolean }
+let heapState:
+  | {
+    options: {
+      intervalBytes: number;
+      stackDepth: number;
+      allocations: boolean;
+    };
+    hold: ProfilerHold;
+    starting: Promise<void>;
+    lastAllocations?: Profile;
+  }
   | undefined;
-let heapStarting: Promise<void> = Promise.resolve();
-/** Whether `heap.start` started the sampler (so `heap.stop` may stop it). */
-let ownsSampler = false;
-let lastAllocations: Profile | undefined;
 
 /** Heap profiles, as `@datadog/pprof`'s `heap`. */
 export const heap: HeapProfiler = {
   /**
    * Starts the sampling heap profiler (throws if started). With
    * `allocations`, samples every allocation instead of the live heap; V8 has
-   * one sampler, so this replaces live-heap sampling process-wide.
+   * one sampler per isolate, so this is the process's mode, and it conflicts
+   * (`PprofConflictError`) with a pprof surface that holds the other one.
    */
   start(
-    intervalBytes = DEFAULT_HEAP_INTERVAL_BYTES,
-    stackDepth = 64,
+    intervalBytes?: number,
+    stackDepth?: number,
     allocations = false,
   ): Promise<void> {
-    if (heapOptions) {
+    if (heapState) {
+      const o = heapState.options;
       throw new Error(
-        `Heap profiler is already started  with intervalBytes ${heapOptions.intervalBytes} and stackDepth ${heapOptions.stackDepth}`,
+        `Heap profiler is already started  with intervalBytes ${o.intervalBytes} and stackDepth ${o.stackDepth}`,
       );
     }
-    heapOptions = { intervalBytes, stackDepth, allocations };
-    lastAllocations = undefined;
-    ownsSampler = heapSamplingMode() === "off";
-    heapStarting = startHeapSampling({
-      intervalBytes,
-      stackDepth,
-      allocations,
-    });
-    heapStarting.catch(() => {}); // reported by profile()
-    return heapStarting;
+    const profiler = theProfiler();
+    const hold = profiler.hold({ allocations }, { source: "heap.start()" });
+    // The sampler runs from the profiler's start: it is restarted (its
+    // samples dropped) only for options other than those it runs with, at
+    // once, as @datadog/pprof's start does (the profiler is there: the hold
+    // made it).
+    let sampling: Promise<void>;
+    try {
+      sampling = profiler.backend.setHeapSampling(
+        allocations ? "allocations" : "inuse",
+        { intervalBytes, stackDepth },
+      );
+    } catch (error) {
+      sampling = Promise.reject(error);
+    }
+    const starting = Promise.all([hold.ready, sampling]).then(() => {});
+    starting.catch(() => {}); // reported by profile()
+    heapState = {
+      options: {
+        intervalBytes: intervalBytes ?? DEFAULT_HEAP_INTERVAL_BYTES,
+        stackDepth: stackDepth ?? DEFAULT_STACK_DEPTH,
+        allocations,
+      },
+      hold,
+      starting,
+    };
+    return starting;
   },
   /**
    * The heap profile: live heap (`inuse_objects`, `inuse_space`), or in
@@ -218,32 +252,35 @@ export const heap: HeapProfiler = {
     sourceMapper?: LocationMapper,
     generateLabels?: GenerateAllocationLabelsFunction,
   ): Promise<Profile> {
-    if (!heapOptions) throw new Error("Heap profiler is not enabled.");
-    const allocations = heapOptions.allocations;
+    const state = heapState;
+    if (!state) throw new Error("Heap profiler is not enabled.");
     return (async () => {
-      await heapStarting;
-      const raw = await readHeapSampler();
-      const p = await heapProfileToPprof(raw, {
+      await state.starting;
+      const backend = theProfiler().backend;
+      const raw = await backend.readHeap();
+      const p = await heapProfileToPprof(raw, backend.sourceMaps, {
         mapper: sourceMapper,
         ignoreSamplePath,
         generateLabels,
         external: true,
       });
-      if (!allocations) return p;
-      const since = lastAllocations ? deltaProfile(lastAllocations, p) : p;
-      lastAllocations = p;
+      if (!state.options.allocations) return p;
+      const since = state.lastAllocations
+        ? deltaProfile(state.lastAllocations, p)
+        : p;
+      state.lastAllocations = p;
       return since;
     })();
   },
   /**
    * Stops heap profiling; does nothing when not started. The sampler itself
-   * keeps running if something else (the pprof plugin) had started it.
+   * keeps running while a pprof surface holds the profiler.
    */
-  stop(): Promise<void> {
-    if (!heapOptions) return Promise.resolve();
-    heapOptions = undefined;
-    lastAllocations = undefined;
-    return ownsSampler ? stopHeapSampling() : Promise.resolve();
+  async stop(): Promise<void> {
+    const state = heapState;
+    if (!state) return;
+    heapState = undefined;
+    await state.hold.release();
   },
 };
 

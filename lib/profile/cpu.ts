@@ -1,225 +1,129 @@
 /**
- * CPU profiles from V8's sampling CPU profiler, reached through the shared
- * inspector session. At most one capture runs at a time.
+ * CPU captures (profiler.ts) as pprof profiles: every isolate's samples in
+ * one profile, each sample labelled with its isolate (`isolate` = `main`,
+ * the worker's name or its script; `isolate_id` = its number), so
+ * `go tool pprof -tagfocus isolate=main` and `-tags` work.
  *
  * Known limits (V8 and Deno, measured here):
- * - V8's profiler does not see Maglev's on-stack-replacement code compiled
- *   before it started, and books its samples to the caller; by default a
- *   capture therefore makes V8 recompile hot code while it listens
- *   (`reoptimize`, see `discardOptimizedCode`). Inlined functions keep their
- *   own frames (V8 records inlining positions for the profiler).
  * - Leaf frames carry the line that ran (V8's per-line ticks); callers carry
  *   their function's line: V8's profile has no call-site lines.
  * - Deno's Rust side (I/O, HTTP, the event loop) is sampled as "(idle)"; its
- *   CPU reaches the profile only through the `[native: …]` frame.
+ *   CPU reaches the profile only through the `[native: …]` frame, which is
+ *   the process's CPU (all threads) that no JavaScript sample accounts for.
  * - After a *timer* wake-up, about the first millisecond of JavaScript is
  *   sampled as "(idle)" too (I/O wake-ups are not affected): code running
  *   in short timer callbacks is under-counted, and that CPU also lands in
  *   the `[native: …]` frame, so totals stay right.
  */
 
-import { abortableSleep, nextTask } from "./sleep.ts";
-import process from "node:process";
+import { nextTask } from "./sleep.ts";
 import type { Profile } from "../deps.ts";
-import { asOwnPause } from "./stalls.ts";
-import { readCallTree, stacksToPprof } from "./call_tree.ts";
-import type { CdpCpuProfile } from "./inspector.ts";
-import { discardOptimizedCode, post } from "./inspector.ts";
+import {
+  FrameTable,
+  readCallTree,
+  type SampleLabel,
+  stacksToPprof,
+} from "./call_tree.ts";
+import type { IsolateInfo, RawCpuCapture } from "./types.ts";
 import {
   addComment,
   addSyntheticSample,
   fillFilenames,
   NATIVE_FILE,
   NATIVE_FRAME,
-  nowNanos,
   setSampleTypes,
 } from "./pprof.ts";
-import { type LocationMapper, prepareSourceMaps } from "./sourcemap.ts";
+import type { LocationMapper, SourceMaps } from "./sourcemap.ts";
 
-/** Thrown when a CPU capture is asked for while another one runs. */
-export class CpuProfilerBusyError extends Error {
-  constructor() {
-    super("cpu profiling already in use");
-    this.name = "CpuProfilerBusyError";
+/** The labels every sample of an isolate carries. */
+export function isolateLabels(isolate: IsolateInfo): SampleLabel[] {
+  return [
+    { key: "isolate", str: isolate.label },
+    { key: "isolate_id", str: String(isolate.number) },
+  ];
+}
+
+/** Every isolate's stacks read into one frame table, with their effective periods. */
+async function readAll(raw: RawCpuCapture, style: "cpu" | "wall") {
+  const table = new FrameTable();
+  const stacks: {
+    frames: number[];
+    hits: number;
+    periodNanos: number;
+    labels: SampleLabel[];
+  }[] = [];
+  let jsNanos = 0;
+  let samples = 0;
+  for (const { isolate, chunks } of raw.isolates) {
+    const labels = isolateLabels(isolate);
+    for (const cdp of chunks) {
+      await nextTask(); // the application runs between chunks (bench P8)
+      const tree = readCallTree(cdp, style, { table, isolate: isolate.id });
+      const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
+      const periodNanos = tree.total > 0
+        ? elapsedMicros * 1000 / tree.total
+        : raw.intervalMicros * 1000;
+      for (const s of tree.stacks) {
+        stacks.push({ frames: s.frames, hits: s.hits, periodNanos, labels });
+      }
+      jsNanos += (tree.total - tree.idle) * periodNanos;
+      samples += tree.total;
+    }
   }
+  return { table, stacks, jsNanos, samples };
 }
 
-/** Go's CPU profiling rate (100 Hz). */
-export const DEFAULT_INTERVAL_MICROS = 10_000;
-/** Finer sampling costs 6–40% of throughput (feasibility.md §4): refused. */
-export const MIN_INTERVAL_MICROS = 1_000;
-
-let busy = false;
-
-/** Whether a CPU capture is running now. */
-export function cpuProfilerBusy(): boolean {
-  return busy;
-}
-
-/** What a finished capture hands to the serializers. */
-export interface RawCpuCapture {
-  profile: CdpCpuProfile;
-  /** Sampling interval asked of V8, µs. */
-  intervalMicros: number;
-  /** Unix time just before the profiler started, ns. */
-  startNanos: number;
-  /** Process CPU (all threads) from just before start to just after stop, µs. */
-  processCpuMicros: number;
-}
-
-/** A running capture; `stop()` must be called once, however the caller ends. */
-export interface CpuCapture {
-  stop(): Promise<RawCpuCapture>;
-}
-
-/** Options of a CPU capture. */
-export interface CpuCaptureOptions {
-  /**
-   * Make V8 drop its optimized code when sampling starts, so code compiled
-   * before (on-stack-replacement code above all) is recompiled where the
-   * profiler sees it (default true). Without it, a function whose loop was
-   * optimized before the capture may have its time booked to its caller.
-   * Costs about 11 ms more at start and a re-warm-up of the JIT (5.7% more
-   * CPU per request over a capture's first 3 s, 2.8% over 10 s); see
-   * plugins/pprof/README.md.
-   */
-  reoptimize?: boolean;
-}
-
-/**
- * Starts V8's CPU profiler. Synchronous: Deno dispatches the commands on the
- * spot, so sampling has begun when this returns (their answers come later and
- * are awaited by `stop`). Throws `CpuProfilerBusyError` if a capture runs, and
- * `RangeError` for intervals under 1 ms.
- */
-export function startCpuCapture(
-  intervalMicros: number,
-  options: CpuCaptureOptions = {},
-): CpuCapture {
-  if (
-    !Number.isFinite(intervalMicros) || intervalMicros < MIN_INTERVAL_MICROS
-  ) {
-    throw new RangeError(
-      `CPU sampling interval must be at least ${MIN_INTERVAL_MICROS} µs, got ${intervalMicros}`,
-    );
-  }
-  if (busy) throw new CpuProfilerBusyError();
-  busy = true;
-  const interval = Math.round(intervalMicros);
-  const cpu0 = process.cpuUsage();
-  const startNanos = nowNanos();
-  let started: Promise<unknown>;
-  try {
-    // Deno runs the commands here and now; the block profile must not book
-    // the pause of Profiler.start to the application.
-    started = asOwnPause(() =>
-      Promise.all([
-        post("Profiler.enable"),
-        post("Profiler.setSamplingInterval", { interval }),
-        post("Profiler.start"),
-        ...(options.reoptimize ?? true ? discardOptimizedCode(post) : []),
-      ])
-    );
-  } catch (error) {
-    busy = false;
-    throw error;
-  }
-  // stop() awaits it; until then (the whole capture) its failure must not be
-  // an unhandled rejection, which ends a Deno process.
-  started.catch(() => {});
-  let stopping: Promise<RawCpuCapture> | undefined;
-  return {
-    stop() {
-      stopping ??= (async () => {
-        try {
-          await started;
-          const { profile } = await asOwnPause(() =>
-            post<{ profile: CdpCpuProfile }>("Profiler.stop")
-          );
-          const used = process.cpuUsage(cpu0);
-          return {
-            profile,
-            intervalMicros: interval,
-            startNanos,
-            processCpuMicros: used.user + used.system,
-          };
-        } finally {
-          await post("Profiler.disable").catch(() => {});
-          busy = false;
-        }
-      })();
-      return stopping;
-    },
-  };
-}
-
-/**
- * Captures a CPU profile for `durationMillis`, or until `signal` aborts (then
- * resolves early with what was collected). The profiler is released however
- * this ends.
- */
-export async function captureCpuProfile(
-  options: CpuCaptureOptions & {
-    durationMillis: number;
-    intervalMicros?: number;
-    signal?: AbortSignal;
-  },
-): Promise<Profile> {
-  const capture = startCpuCapture(
-    options.intervalMicros ?? DEFAULT_INTERVAL_MICROS,
-    { reoptimize: options.reoptimize },
+/** Comments that say which isolates were profiled, and what is missing. */
+function describeIsolates(p: Profile, raw: RawCpuCapture): void {
+  const names = raw.isolates.map(({ isolate }) =>
+    `${isolate.label} (#${isolate.number})`
   );
-  let raw: RawCpuCapture;
-  try {
-    await abortableSleep(options.durationMillis, options.signal);
-  } finally {
-    raw = await capture.stop();
+  addComment(p, `coredeno: isolates profiled: ${names.join(", ")}`);
+  for (const { isolate, incomplete } of raw.isolates) {
+    if (incomplete) {
+      addComment(
+        p,
+        `coredeno: ${isolate.label} (#${isolate.number}) is incomplete: ${incomplete}`,
+      );
+    }
   }
-  return await cpuProfileToPprof(raw);
 }
 
 /**
  * The CPU profile as Go writes one: `samples/count` and `cpu/nanoseconds`,
- * period = the effective interval (V8 samples less often than asked), no
- * `(idle)`, `[program]` and `[gc]` as frames, and one `[native: …]` frame
- * with the process CPU (all threads) that the JavaScript samples miss.
+ * each isolate's samples valued at its effective interval (V8 samples less
+ * often than asked), no `(idle)`, `[program]` and `[gc]` as frames, and one
+ * `[native: …]` frame with the process CPU that the JavaScript samples miss.
  */
 export async function cpuProfileToPprof(
   raw: RawCpuCapture,
+  maps: SourceMaps,
   options: { mapper?: LocationMapper } = {},
 ): Promise<Profile> {
-  const { profile: cdp } = raw;
-  // Each step in a task of its own, apart from the stop's (V8's hand-over):
-  // the application's timers and I/O run between them (bench P8).
+  const { table, stacks, jsNanos, samples } = await readAll(raw, "cpu");
   await nextTask();
-  const tree = asOwnPause(() => readCallTree(cdp, "cpu"));
-  await nextTask();
-  const maps = await prepareSourceMaps(tree.table.scripts);
-  const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
-  const periodNanos = Math.round(
-    tree.total > 0
-      ? elapsedMicros * 1000 / tree.total
-      : raw.intervalMicros * 1000,
-  );
-  const p = asOwnPause(() =>
-    stacksToPprof(
-      tree.table,
-      tree.stacks.map(({ frames, hits }) => ({
-        frames,
-        values: [hits, hits * periodNanos],
-      })),
-      options.mapper ?? maps.mapper,
-    )
+  const prepared = await maps.prepare(table.scripts);
+  const p = stacksToPprof(
+    table,
+    stacks.map(({ frames, hits, periodNanos, labels }) => ({
+      frames,
+      values: [hits, Math.round(hits * periodNanos)],
+      labels,
+    })),
+    options.mapper ?? prepared.mapper,
   );
   await nextTask();
+  // The nominal period: each isolate's samples carry their own.
+  const periodNanos = samples > 0
+    ? Math.round(jsNanosPerSample(stacks))
+    : raw.intervalMicros * 1000;
   setSampleTypes(p, [["samples", "count"], ["cpu", "nanoseconds"]], [
     "cpu",
     "nanoseconds",
   ]);
   p.period = periodNanos;
   p.timeNanos = raw.startNanos;
-  p.durationNanos = elapsedMicros * 1000;
-  const jsNanos = (tree.total - tree.idle) * periodNanos;
+  p.durationNanos = raw.durationNanos;
   const nonJsNanos = Math.round(raw.processCpuMicros * 1000 - jsNanos);
   if (nonJsNanos > 0) {
     // The samples its CPU time stands for, so -sample_index=samples shows it.
@@ -231,16 +135,30 @@ export async function cpuProfileToPprof(
   fillFilenames(p);
   addComment(
     p,
-    `coredeno: V8 CPU profile, requested interval ${raw.intervalMicros}us, effective ${
+    `coredeno: V8 CPU profile, sampling interval ${raw.intervalMicros}us, effective ${
       (periodNanos / 1000).toFixed(1)
     }us; ${NATIVE_FRAME} = process CPU (all threads) not seen by JavaScript samples`,
   );
+  describeIsolates(p, raw);
   if (!options.mapper) {
-    for (const line of maps.unmapped) {
+    for (const line of prepared.unmapped) {
       addComment(p, `raw JS positions: ${line}`);
     }
   }
   return p;
+}
+
+/** The mean effective interval over all samples, ns. */
+function jsNanosPerSample(
+  stacks: readonly { hits: number; periodNanos: number }[],
+): number {
+  let hits = 0;
+  let nanos = 0;
+  for (const s of stacks) {
+    hits += s.hits;
+    nanos += s.hits * s.periodNanos;
+  }
+  return hits > 0 ? nanos / hits : 0;
 }
 
 /**
@@ -254,30 +172,26 @@ export async function cpuProfileToPprof(
  */
 export async function wallProfileToPprof(
   raw: RawCpuCapture,
+  maps: SourceMaps,
   options: { mapper?: LocationMapper; collectCpuTime?: boolean } = {},
 ): Promise<Profile> {
-  const { profile: cdp } = raw;
-  const tree = readCallTree(cdp, "wall");
-  const mapper = options.mapper ??
-    (await prepareSourceMaps(tree.table.scripts)).mapper;
-  const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
+  const { table, stacks, jsNanos } = await readAll(raw, "wall");
+  const mapper = options.mapper ?? (await maps.prepare(table.scripts)).mapper;
   const interval = raw.intervalMicros;
-  const periodNanos = 1000 * (tree.total > 0
-    ? Math.min(
-      Math.max(Math.floor(elapsedMicros / tree.total), interval),
+  const clamp = (effectiveNanos: number) =>
+    Math.min(
+      Math.max(Math.floor(effectiveNanos / 1000), interval),
       2 * interval,
-    )
-    : interval);
-  const effectiveNanos = tree.total > 0
-    ? elapsedMicros * 1000 / tree.total
-    : interval * 1000;
+    ) *
+    1000;
   const p = stacksToPprof(
-    tree.table,
-    tree.stacks.map(({ frames, hits }) => ({
+    table,
+    stacks.map(({ frames, hits, periodNanos, labels }) => ({
       frames,
       values: options.collectCpuTime
-        ? [hits, hits * periodNanos, Math.round(hits * effectiveNanos)]
-        : [hits, hits * periodNanos],
+        ? [hits, hits * clamp(periodNanos), Math.round(hits * periodNanos)]
+        : [hits, hits * clamp(periodNanos)],
+      labels,
     })),
     mapper,
   );
@@ -290,9 +204,8 @@ export async function wallProfileToPprof(
     ],
     ["wall", "nanoseconds"],
   );
-  p.period = periodNanos;
+  p.period = clamp(jsNanosPerSample(stacks) || interval * 1000);
   if (options.collectCpuTime) {
-    const jsNanos = (tree.total - tree.idle) * effectiveNanos;
     const nonJs = Math.round(raw.processCpuMicros * 1000 - jsNanos);
     if (nonJs > 0) {
       addSyntheticSample(p, "Non JS threads activity", NATIVE_FILE, [
@@ -303,7 +216,7 @@ export async function wallProfileToPprof(
     }
   }
   p.timeNanos = raw.startNanos;
-  p.durationNanos = elapsedMicros * 1000;
+  p.durationNanos = raw.durationNanos;
   fillFilenames(p);
   return p;
 }

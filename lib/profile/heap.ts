@@ -1,184 +1,80 @@
 /**
- * Heap profiles from V8's sampling heap profiler (one per isolate, owned by
- * the shared inspector session).
+ * Heap profiles from V8's sampling heap profilers, one per isolate (set up
+ * by profiler.ts), in one profile whose samples are labelled by isolate.
  *
- * V8 has a single sampler, and its samples carry no live/dead flag, so the
- * process runs in one of two modes: "inuse" (samples of objects still alive:
- * `inuse_objects`, `inuse_space`) or "allocations" (samples of every
- * allocation since sampling started, kept forever: cumulative
- * `alloc_objects`, `alloc_space`). Each is labelled as what it is.
+ * V8's sampler carries no live/dead flag, so the process runs in one of two
+ * modes: "inuse" (samples of objects still alive: `inuse_objects`,
+ * `inuse_space`) or "allocations" (samples of every allocation since
+ * sampling started, kept forever: cumulative `alloc_objects`,
+ * `alloc_space`). Each is labelled as what it is.
  */
 
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import type { Profile } from "../deps.ts";
 import { serializeHeapProfile } from "../deps.ts";
-import type { Allocation, AllocationProfileNode } from "../deps.ts";
+import type {
+  Allocation,
+  AllocationProfileNode,
+  GenerateAllocationLabelsFunction,
+} from "../deps.ts";
 import type { CdpHeapProfile, HeapProfileNode } from "./inspector.ts";
-import { post } from "./inspector.ts";
 import {
   addComment,
   fillFilenames,
-  nowNanos,
   setDefaultSampleType,
   setSampleTypes,
 } from "./pprof.ts";
-import { type LocationMapper, prepareSourceMaps } from "./sourcemap.ts";
+import type { RawHeapProfile } from "./types.ts";
+import type { LocationMapper, ScriptRef, SourceMaps } from "./sourcemap.ts";
 
-/** Go's MemProfileRate and V8's default: one sample per 512 KiB. */
-export const DEFAULT_HEAP_INTERVAL_BYTES = 524_288;
-
-export type HeapSamplingMode = "inuse" | "allocations" | "off";
-
-let mode: HeapSamplingMode = "off";
-let intervalBytes = DEFAULT_HEAP_INTERVAL_BYTES;
-let stackDepth: number | undefined;
-/** Bumped on every mode change, so a failed start resets only its own. */
-let generation = 0;
-
-// Ordering: Deno dispatches inspector commands synchronously and the session
-// runs them in dispatch order, so state changes below happen at call time
-// (sampling has started when `startHeapSampling` returns, as in Node) and a
-// read dispatched before a mode change sees the old mode's data.
-
-/** The sampler's current mode. */
-export function heapSamplingMode(): HeapSamplingMode {
-  return mode;
-}
-
-/** The sampler's current interval in bytes. */
-export function heapSamplingInterval(): number {
-  return intervalBytes;
-}
+/** Script ids are per isolate: each isolate's are moved into a range of their own. */
+const SCRIPT_ID_RANGE = 1_000_000;
 
 /**
- * Starts the sampling heap profiler: live-heap sampling by default, or every
- * allocation with `allocations: true`. A no-op when it already runs with the
- * same options; with different ones it restarts, which discards what was
- * sampled so far (V8 has one sampler). Sampling has begun when this returns;
- * the promise reports the inspector's answer.
- */
-export function startHeapSampling(
-  options: {
-    intervalBytes?: number;
-    allocations?: boolean;
-    stackDepth?: number;
-  } = {},
-): Promise<void> {
-  const interval = options.intervalBytes ?? DEFAULT_HEAP_INTERVAL_BYTES;
-  if (!Number.isInteger(interval) || interval <= 0) {
-    return Promise.reject(
-      new RangeError(
-        `heap sampling interval must be a positive integer, got ${interval}`,
-      ),
-    );
-  }
-  const wanted: HeapSamplingMode = options.allocations
-    ? "allocations"
-    : "inuse";
-  if (
-    mode === wanted && intervalBytes === interval &&
-    (options.stackDepth === undefined || options.stackDepth === stackDepth)
-  ) return Promise.resolve();
-  const pending: Promise<unknown>[] = [];
-  if (mode !== "off") {
-    pending.push(post("HeapProfiler.stopSampling").catch(() => {}));
-  }
-  const allocations = wanted === "allocations";
-  pending.push(
-    post("HeapProfiler.enable"),
-    post("HeapProfiler.startSampling", {
-      samplingInterval: interval,
-      ...(options.stackDepth ? { stackDepth: options.stackDepth } : {}),
-      includeObjectsCollectedByMajorGC: allocations,
-      includeObjectsCollectedByMinorGC: allocations,
-    }),
-  );
-  mode = wanted;
-  intervalBytes = interval;
-  stackDepth = options.stackDepth;
-  const mine = ++generation;
-  return Promise.all(pending).then(
-    () => {},
-    (error) => {
-      if (generation === mine) mode = "off";
-      throw error;
-    },
-  );
-}
-
-/** Stops the sampler (discarding its samples); a no-op when off. */
-export function stopHeapSampling(): Promise<void> {
-  if (mode === "off") return Promise.resolve();
-  mode = "off";
-  generation++;
-  return post("HeapProfiler.stopSampling").then(() => {}, () => {});
-}
-
-/** Runs a full garbage collection (through the inspector). */
-export async function collectGarbage(): Promise<void> {
-  await post("HeapProfiler.collectGarbage");
-}
-
-/** What one read of the sampler gives. */
-export interface RawHeapProfile {
-  profile: CdpHeapProfile;
-  mode: "inuse" | "allocations";
-  intervalBytes: number;
-  timeNanos: number;
-}
-
-/** Reads the sampler (after a GC when `gc`); throws when it is off. */
-export async function readHeapSampler(
-  options: { gc?: boolean } = {},
-): Promise<RawHeapProfile> {
-  const current = mode;
-  if (current === "off") {
-    throw new Error("heap sampling is off: call startHeapSampling() first");
-  }
-  const interval = intervalBytes;
-  const gc = options.gc ? post("HeapProfiler.collectGarbage") : undefined;
-  const read = post<{ profile: CdpHeapProfile }>(
-    "HeapProfiler.getSamplingProfile",
-  );
-  // Awaited together: a failed collection must not leave the read's failure
-  // unhandled (in Deno that ends the process).
-  const [, { profile }] = await Promise.all([gc, read]);
-  return {
-    profile,
-    mode: current,
-    intervalBytes: interval,
-    timeNanos: nowNanos(),
-  };
-}
-
-/**
- * The heap profile. In "inuse" mode: the sampled live heap, `inuse_objects`
- * and `inuse_space` (plus an `(external)` frame for memory outside the V8
- * heap, as `@datadog/pprof` does). In "allocations" mode: everything
- * allocated since sampling started, `alloc_objects` and `alloc_space`
- * (default `alloc_space`), which never decreases between calls.
+ * The heap profile of every isolate. In "inuse" mode: the sampled live
+ * heap, `inuse_objects` and `inuse_space` (plus an `(external)` frame for
+ * memory outside V8's heaps, as `@datadog/pprof` does). In "allocations"
+ * mode: everything allocated since sampling started, `alloc_objects` and
+ * `alloc_space` (default `alloc_space`), which never decreases between calls.
  *
  * Bytes are unbiased estimates; object counts are approximate, because the
  * inspector reports each sample as object size × V8's scale factor, fused.
  */
-export async function heapProfile(
-  options: { gc?: boolean } = {},
-): Promise<Profile> {
-  return await heapProfileToPprof(await readHeapSampler(options));
-}
-
 export async function heapProfileToPprof(
   raw: RawHeapProfile,
+  maps: SourceMaps,
   options: {
     mapper?: LocationMapper;
     external?: boolean;
     ignoreSamplePath?: string;
-    generateLabels?: Parameters<typeof serializeHeapProfile>[5];
+    generateLabels?: GenerateAllocationLabelsFunction;
   } = {},
 ): Promise<Profile> {
   const allocations = raw.mode === "allocations";
-  const { root, scripts } = toAllocationTree(raw.profile, raw.intervalBytes);
+  const root: AllocationProfileNode = {
+    name: "(root)",
+    scriptName: "",
+    allocations: [],
+    children: [],
+  };
+  const scripts: ScriptRef[] = [];
+  /** Each top node's isolate label; a node's labels are its top node's. */
+  const isolateOf = new WeakMap<AllocationProfileNode, string>();
+  for (const { isolate, profile } of raw.isolates) {
+    const tree = toAllocationTree(
+      profile,
+      raw.intervalBytes,
+      isolate.number * SCRIPT_ID_RANGE,
+    );
+    for (const s of tree.scripts) scripts.push({ ...s, isolate: isolate.id });
+    const mark = (n: AllocationProfileNode) => {
+      isolateOf.set(n, isolate.label);
+      for (const c of n.children) mark(c);
+    };
+    tree.root.children.forEach(mark);
+    root.children.push(...tree.root.children);
+  }
   if ((options.external ?? !allocations)) {
     const { external } = process.memoryUsage();
     if (external > 0) {
@@ -190,16 +86,23 @@ export async function heapProfileToPprof(
       });
     }
   }
-  const maps = await prepareSourceMaps(scripts);
+  const prepared = await maps.prepare(scripts);
+  const labels: GenerateAllocationLabelsFunction = (arg) => {
+    const isolate = isolateOf.get(arg.node);
+    return {
+      ...(isolate !== undefined ? { isolate } : {}),
+      ...options.generateLabels?.(arg),
+    };
+  };
   const p = serializeHeapProfile(
     root,
     raw.timeNanos,
     raw.intervalBytes,
     options.ignoreSamplePath,
-    (options.mapper ?? maps.mapper) as Parameters<
+    (options.mapper ?? prepared.mapper) as Parameters<
       typeof serializeHeapProfile
     >[4],
-    options.generateLabels,
+    labels,
   ) as unknown as Profile;
   if (allocations) {
     setSampleTypes(p, [["alloc_objects", "count"], ["alloc_space", "bytes"]], [
@@ -224,7 +127,7 @@ export async function heapProfileToPprof(
   p.timeNanos = raw.timeNanos;
   fillFilenames(p);
   if (!options.mapper) {
-    for (const line of maps.unmapped) {
+    for (const line of prepared.unmapped) {
       addComment(p, `raw JS positions: ${line}`);
     }
   }
@@ -238,6 +141,7 @@ export async function heapProfileToPprof(
 function toAllocationTree(
   cdp: CdpHeapProfile,
   rate: number,
+  scriptIdBase: number,
 ): {
   root: AllocationProfileNode;
   scripts: { scriptId: string; url: string }[];
@@ -264,7 +168,7 @@ function toAllocationTree(
     return {
       name: f.functionName,
       scriptName: f.url.startsWith("file://") ? fileURLToPath(f.url) : f.url,
-      scriptId: Number(f.scriptId),
+      scriptId: scriptIdBase + Number(f.scriptId),
       lineNumber: f.lineNumber >= 0 ? f.lineNumber + 1 : 0,
       columnNumber: f.columnNumber >= 0 ? f.columnNumber + 1 : 0,
       allocations,

@@ -1,105 +1,149 @@
 /**
- * The process-wide owner of the `node:inspector` session that every profiler
- * in this package shares (V8 has one CPU profiler and one sampling heap
- * profiler per isolate; one session keeps their state in one place).
+ * The isolates a profiler can reach, and the DevTools-protocol types they
+ * answer with. Two ways in, one shape (`Isolates`):
  *
- * Needs the whole `--allow-sys` (Deno rejects `--allow-sys=inspector`). The
- * session connects on first use, so importing this module needs nothing.
+ * - {@link LocalIsolates}: a `node:inspector` session on this very isolate,
+ *   the main thread. Needs nothing but `--allow-sys`; sees the main isolate
+ *   only, and is served only when the main thread yields.
+ * - `RemoteIsolates` (remote.ts): a WebSocket client of Deno's inspector
+ *   server, from a watcher Worker; reaches the main isolate while it is busy
+ *   and every Worker, nested ones too.
  */
 
 import { Session } from "node:inspector";
+import { program } from "./program.ts";
 
-let session: Session | undefined;
+/** One isolate: the main thread's or a Worker's. */
+export interface IsolateTarget {
+  /** "main", or the inspector's session id for a worker. */
+  readonly id: string;
+  readonly kind: "main" | "worker";
+  /** A small number for people: 0 for main, then 1, 2, … in order of attach. */
+  readonly number: number;
+  /** The main module or the worker's script. */
+  readonly url: string;
+  /** "main", or the worker's `name` option ("" when it has none). */
+  name: string;
+  /** When it was attached (Unix ms). */
+  readonly attachedAt: number;
+  /** Sends one protocol command; rejects when the isolate is gone. */
+  send<T = Record<string, unknown>>(
+    method: string,
+    params?: Record<string, unknown>,
+  ): Promise<T>;
+  /** Subscribes to one protocol event of this isolate; returns the unsubscribe. */
+  on<T>(event: string, listener: (params: T) => void): () => void;
+  /** Whether the isolate still runs (a worker ends; main lasts). */
+  readonly alive: boolean;
+}
 
-function connected(): Session {
-  if (session === undefined) {
-    const s = new Session();
-    s.connect();
-    session = s;
-  }
-  return session;
+/** Every isolate a profiler reaches, as they come and go. */
+export interface Isolates {
+  /** "local": this isolate only, in-process; "remote": every isolate, from a watcher. */
+  readonly reach: "local" | "remote";
+  readonly main: IsolateTarget;
+  /** Live isolates, main first. */
+  list(): IsolateTarget[];
+  /**
+   * Calls `prepare` for every isolate, those live now and each new one
+   * before it runs any code (a worker waits for it). Commands it sends run
+   * in order, before the worker's first line; it must not wait for answers.
+   */
+  onAttach(prepare: (target: IsolateTarget) => void): void;
+  /** Calls `listener` when an isolate ends. */
+  onDetach(listener: (target: IsolateTarget) => void): void;
+  /** Ends the connection (sessions close; a remote program may exit). */
+  close(): void;
+}
+
+/** The label a profile gives an isolate's samples: `main`, the worker's name, or its script. */
+export function isolateLabel(target: IsolateTarget): string {
+  return target.kind === "main" ? "main" : target.name || target.url;
 }
 
 /**
- * Sends one DevTools-protocol command and resolves with its result.
+ * A `node:inspector` session on this isolate. Needs the whole `--allow-sys`
+ * (Deno rejects `--allow-sys=inspector`); connects on construction.
  *
- * Deno runs the command synchronously but delivers the answer on a later
- * turn, and a pending answer alone does not keep the event loop alive (a
- * script awaiting only this would exit with "Top-level await promise never
- * resolved"). A timer is therefore held for as long as the answer is pending.
+ * Deno runs a command synchronously but delivers the answer on a later turn,
+ * and a pending answer alone does not keep the event loop alive (a script
+ * awaiting only this would exit with "Top-level await promise never
+ * resolved"), so a timer is held while an answer is pending.
+ *
+ * While this session is connected, Deno makes each new Worker of the
+ * process wait up to a second for a debugger (Deno ≥ 2.9.1); an in-process
+ * session cannot release it (`Target.*` is not served here). The watcher
+ * (remote.ts) does not have that cost.
  */
-export function post<T = Record<string, unknown>>(
-  method: string,
-  params: Record<string, unknown> = {},
-): Promise<T> {
-  return postOn(connected(), method, params);
+export class LocalIsolates implements Isolates {
+  readonly reach = "local";
+  readonly main: IsolateTarget;
+  readonly #session: Session;
+  /** Answers awaited: a closed session never gives them, so they are failed. */
+  readonly #pending = new Set<(error: Error) => void>();
+
+  constructor() {
+    const session = new Session();
+    session.connect();
+    this.#session = session;
+    this.main = {
+      id: "main",
+      kind: "main",
+      number: 0,
+      url: program.mainModule,
+      name: "main",
+      attachedAt: Date.now(),
+      alive: true,
+      send: (method, params = {}) =>
+        postOn(session, method, params, this.#pending),
+      on: (event, listener) => {
+        const wrapped = (message: { params: never }) =>
+          listener(message.params);
+        session.on(event, wrapped);
+        return () => session.off(event, wrapped);
+      },
+    };
+  }
+
+  list(): IsolateTarget[] {
+    return [this.main];
+  }
+
+  onAttach(prepare: (target: IsolateTarget) => void): void {
+    prepare(this.main);
+  }
+
+  onDetach(): void {}
+
+  close(): void {
+    this.#session.disconnect();
+    const closed = new Error("the inspector session is closed");
+    for (const fail of [...this.#pending]) fail(closed);
+  }
 }
 
-/** `post` on a given session (the block profiler keeps one of its own). */
-export function postOn<T = Record<string, unknown>>(
-  s: Session,
+function postOn<T>(
+  session: Session,
   method: string,
-  params: Record<string, unknown> = {},
+  params: Record<string, unknown>,
+  pending: Set<(error: Error) => void>,
 ): Promise<T> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   return new Promise<T>((resolve, reject) => {
-    try {
-      s.post(method, params, (error: Error | null, result?: unknown) => {
-        clearInterval(keepAlive);
-        if (error) reject(error);
-        else resolve(result as T);
-      });
-    } catch (error) {
+    const fail = (error: Error) => settle(error);
+    const settle = (error: Error | null, result?: unknown) => {
+      if (!pending.delete(fail)) return;
       clearInterval(keepAlive);
-      reject(error);
+      if (error) reject(error);
+      else resolve(result as T);
+    };
+    pending.add(fail);
+    try {
+      session.post(method, params, settle);
+    } catch (error) {
+      settle(error as Error);
     }
   });
-}
-
-/**
- * The commands that make V8 drop every function's optimized code, sent on a
- * session whose profiler is on (right after `Profiler.start`): V8 switches
- * code coverage to a precise mode (which deoptimizes everything) and back.
- * Hot code is then recompiled while the profiler listens.
- *
- * Why: a CPU profiler only knows the code it was told about. When it
- * starts, V8 logs the code attached to functions, but not on-stack
- * replacement (OSR) code that Maglev compiled earlier for a running loop,
- * and samples taken in that code are booked to the caller: measured in
- * Deno 2.9.6 (V8 15.0), 1 s profiles from a fresh process's first second,
- * a handler's hot function vanished from 8 of 16 (its time shown on the
- * handler) and the test workload's alpha or beta from 4 of 16; with V8's
- * inlining off, still 4 of 16. With this, 0 of 32. TurboFan's OSR code is
- * not announced either, so `--v8-flags=--no-maglev-osr` is no cure: with it
- * a rarely called function's 300 ms loop was booked to its caller in 2 of
- * 2 runs (and Deno ignores V8 flags set at run time). Numbers and costs:
- * plugins/pprof/README.md.
- *
- * Caveat: precise coverage is one isolate-wide mode; a coverage collector
- * running in the same process (`deno test --coverage`) is switched back to
- * best effort.
- */
-export function discardOptimizedCode(
-  send: (method: string, params?: Record<string, unknown>) => Promise<unknown>,
-): Promise<unknown>[] {
-  return [
-    send("Profiler.startPreciseCoverage", {
-      callCount: false,
-      detailed: false,
-    }),
-    send("Profiler.stopPreciseCoverage"),
-  ];
-}
-
-/** Subscribes to one protocol event; returns the unsubscribe function. */
-export function on<T>(
-  event: string,
-  listener: (params: T) => void,
-): () => void {
-  const s = connected();
-  const wrapped = (message: { params: T }) => listener(message.params);
-  s.on(event, wrapped);
-  return () => s.off(event, wrapped);
 }
 
 /** A CDP call frame (`Runtime.CallFrame`); line and column are 0-based. */

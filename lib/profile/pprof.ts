@@ -16,6 +16,7 @@ import {
 } from "../deps.ts";
 import { message } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { program } from "./program.ts";
 
 export type Numeric = number | bigint;
 
@@ -137,7 +138,9 @@ export function addSyntheticSample(
  * as an executable, and a compiled `./coredeno` in the directory it runs in
  * would leave the view empty (checked); a module path is never one.
  */
-export function mainBinaryName(mainModule: string = Deno.mainModule): string {
+export function mainBinaryName(
+  mainModule: string = program.mainModule,
+): string {
   if (!mainModule.startsWith("file:")) return mainModule;
   try {
     return fileURLToPath(mainModule);

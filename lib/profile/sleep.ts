@@ -27,3 +27,10 @@ export function abortableSleep(
 export function nextTask(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
+
+/** A `setInterval` that does not keep the process alive; returns its id. */
+export function unrefInterval(fn: () => void, ms: number): number {
+  const id = setInterval(fn, ms) as unknown as number;
+  Deno.unrefTimer(id);
+  return id;
+}

@@ -42,7 +42,7 @@ import {
   type RawSourceMap,
   wholeMap,
 } from "./chunked_map.ts";
-import { on, post } from "./inspector.ts";
+import type { Isolates } from "./inspector.ts";
 
 /** File extensions Deno transpiles before V8 sees them. */
 const TRANSPILED = /\.(ts|tsx|mts|cts|jsx)$/;
@@ -53,10 +53,11 @@ export interface LocationMapper {
   mappingInfo(location: GeneratedLocation): SourceLocation;
 }
 
-/** A frame's script as the profilers report it. */
+/** A frame's script as the profilers report it; `isolate` is whose script id it is ("main" when absent). */
 export interface ScriptRef {
   scriptId: string;
   url: string;
+  isolate?: string;
 }
 
 /** Whether a script URL is a local file Deno transpiles (so needs a map). */
@@ -72,58 +73,116 @@ interface Parsed {
   sourceMapURL: string;
 }
 
-/** scriptId → its `Debugger.scriptParsed` facts. */
-const parsed = new Map<string, Parsed>();
-/** scriptIds a replay was already asked about (found or not). */
-const asked = new Set<string>();
-/** path → its map. */
-const maps = new Map<string, PositionLookup>();
-/** path → "" (mapped), PLAIN (JavaScript without a map), or why not mapped. */
-const outcomes = new Map<string, string>();
 const PLAIN = "\0plain";
 
+/** path → its map. */
+type MapStore = Map<string, PositionLookup>;
+
 /**
- * Makes maps for the given scripts available; returns a mapper for the
- * serializer and one line per script left with raw positions that needed a
- * map.
+ * The source maps one profiler has read, by file: read once per file and
+ * kept. V8's facts about scripts (`Debugger.scriptParsed`) are asked of the
+ * isolate that runs them, only for files changed since the process started.
  */
-export async function prepareSourceMaps(
-  scripts: Iterable<ScriptRef>,
-): Promise<{ mapper: LocationMapper; unmapped: string[] }> {
-  const local = new Map<string, ScriptRef>();
-  for (const s of scripts) {
-    if (!s.url.startsWith("file://")) continue;
-    let path: string;
+export class SourceMaps {
+  /** isolate/scriptId → its `Debugger.scriptParsed` facts. */
+  readonly #parsed = new Map<string, Parsed>();
+  /** isolate/scriptIds a replay was already asked about (found or not). */
+  readonly #asked = new Set<string>();
+  /** path → "" (mapped), PLAIN (JavaScript without a map), or why not mapped. */
+  readonly #outcomes = new Map<string, string>();
+  readonly #isolates: Isolates | undefined;
+  /** Maps positions through the maps read so far, keeping V8's function names. */
+  readonly mapper: LocationMapper;
+
+  constructor(isolates?: Isolates) {
+    this.#isolates = isolates;
+    const maps = this.#maps;
+    this.mapper = { mappingInfo: (location) => mapThrough(maps, location) };
+  }
+
+  /** path → its map. */
+  readonly #maps: MapStore = new Map();
+
+  /**
+   * Makes maps for the given scripts available; returns the mapper and one
+   * line per script left with raw positions that needed a map.
+   */
+  async prepare(
+    scripts: Iterable<ScriptRef>,
+  ): Promise<{ mapper: LocationMapper; unmapped: string[] }> {
+    const local = new Map<string, ScriptRef>();
+    for (const s of scripts) {
+      if (!s.url.startsWith("file://")) continue;
+      let path: string;
+      try {
+        path = fileURLToPath(s.url);
+      } catch {
+        continue; // a file URL with a host: not a local file
+      }
+      local.set(path, s);
+    }
+    const outcomes = this.#outcomes;
+    for (const [path, s] of local) {
+      if (outcomes.has(path)) continue;
+      const outcome = loadUnchanged(this.#maps, path, s.url);
+      if (outcome !== undefined) outcomes.set(path, outcome);
+    }
+    const pending = [...local].filter(([path]) => !outcomes.has(path));
+    const key = (s: ScriptRef) => `${s.isolate ?? "main"}/${s.scriptId}`;
+    const toAsk = new Set(
+      pending.map(([, s]) => s).filter((s) =>
+        !this.#parsed.has(key(s)) && !this.#asked.has(key(s))
+      ).map((s) => s.isolate ?? "main"),
+    );
+    for (const isolate of toAsk) await this.#learnScripts(isolate);
+    for (const [, s] of pending) this.#asked.add(key(s));
+    for (const [path, s] of pending) {
+      outcomes.set(
+        path,
+        await loadMap(this.#maps, path, s.url, this.#parsed.get(key(s))),
+      );
+    }
+    const unmapped: string[] = [];
+    for (const path of local.keys()) {
+      const outcome = outcomes.get(path)!;
+      if (outcome !== "" && outcome !== PLAIN) {
+        unmapped.push(`${path}: ${outcome}`);
+      }
+    }
+    return { mapper: this.mapper, unmapped };
+  }
+
+  /**
+   * Replays `Debugger.scriptParsed` for every script of one isolate. The
+   * three commands are sent together, so they run in one turn of the
+   * isolate's inspector and no JavaScript runs while the debugger is on (a
+   * `debugger` statement could otherwise pause the thread).
+   */
+  async #learnScripts(isolate: string): Promise<void> {
+    const target = this.#isolates?.list().find((t) => t.id === isolate);
+    if (!target) return;
+    const off = target.on<
+      { scriptId: string; hash: string; sourceMapURL?: string }
+    >(
+      "Debugger.scriptParsed",
+      (p) =>
+        this.#parsed.set(`${isolate}/${p.scriptId}`, {
+          hash: p.hash,
+          sourceMapURL: p.sourceMapURL ?? "",
+        }),
+    );
     try {
-      path = fileURLToPath(s.url);
+      await Promise.all([
+        target.send("Debugger.enable"),
+        target.send("Debugger.setSkipAllPauses", { skip: true }),
+        target.send("Debugger.disable"),
+      ]);
     } catch {
-      continue; // a file URL with a host: not a local file
-    }
-    local.set(path, s);
-  }
-  for (const [path, s] of local) {
-    if (outcomes.has(path)) continue;
-    const outcome = loadUnchanged(path, s.url);
-    if (outcome !== undefined) outcomes.set(path, outcome);
-  }
-  const pending = [...local].filter(([path]) => !outcomes.has(path));
-  if (
-    pending.some(([, s]) => !parsed.has(s.scriptId) && !asked.has(s.scriptId))
-  ) {
-    await learnScripts();
-    for (const [, s] of pending) asked.add(s.scriptId);
-  }
-  for (const [path, s] of pending) {
-    outcomes.set(path, await loadMap(path, s.url, parsed.get(s.scriptId)));
-  }
-  const unmapped: string[] = [];
-  for (const path of local.keys()) {
-    const outcome = outcomes.get(path)!;
-    if (outcome !== "" && outcome !== PLAIN) {
-      unmapped.push(`${path}: ${outcome}`);
+      // an isolate that ended: its scripts keep raw positions
+    } finally {
+      off();
     }
   }
-  return { mapper: keepingNames, unmapped };
 }
 
 /**
@@ -131,57 +190,32 @@ export async function prepareSourceMaps(
  * the line is known) through the script's map, keeping V8's function name:
  * the map's name at a function's start is often a parameter or nothing.
  */
-const keepingNames: LocationMapper = {
-  mappingInfo(location) {
-    const map = maps.get(location.file);
-    if (!map || !(location.line > 0)) return location;
-    const line = location.line;
-    const column = location.column > 0 ? location.column - 1 : 0;
-    let pos = map.originalPositionFor({
-      line,
-      column,
-      bias: column === 0 ? LEAST_UPPER_BOUND : GREATEST_LOWER_BOUND,
-    });
-    // Nothing at or before the column on this line: the first mapping after.
-    if (pos.source === null && column > 0) {
-      pos = map.originalPositionFor({ line, column, bias: LEAST_UPPER_BOUND });
-    }
-    if (pos.source === null) return location;
-    return {
-      file: pos.source.startsWith("file://")
-        ? fileURLToPath(pos.source)
-        : pos.source,
-      line: pos.line,
-      column: pos.column + 1,
-      name: location.name,
-    };
-  },
-};
-
-/**
- * Replays `Debugger.scriptParsed` for every loaded script. The three commands
- * are dispatched in one synchronous run, so no JavaScript runs while the
- * debugger is enabled (a `debugger` statement could otherwise pause the
- * thread that would have to resume it).
- */
-async function learnScripts(): Promise<void> {
-  const off = on<{ scriptId: string; hash: string; sourceMapURL?: string }>(
-    "Debugger.scriptParsed",
-    (p) =>
-      parsed.set(p.scriptId, {
-        hash: p.hash,
-        sourceMapURL: p.sourceMapURL ?? "",
-      }),
-  );
-  try {
-    await Promise.all([
-      post("Debugger.enable"),
-      post("Debugger.setSkipAllPauses", { skip: true }),
-      post("Debugger.disable"),
-    ]);
-  } finally {
-    off();
+function mapThrough(
+  maps: Map<string, PositionLookup>,
+  location: GeneratedLocation,
+): SourceLocation {
+  const map = maps.get(location.file);
+  if (!map || !(location.line > 0)) return location;
+  const line = location.line;
+  const column = location.column > 0 ? location.column - 1 : 0;
+  let pos = map.originalPositionFor({
+    line,
+    column,
+    bias: column === 0 ? LEAST_UPPER_BOUND : GREATEST_LOWER_BOUND,
+  });
+  // Nothing at or before the column on this line: the first mapping after.
+  if (pos.source === null && column > 0) {
+    pos = map.originalPositionFor({ line, column, bias: LEAST_UPPER_BOUND });
   }
+  if (pos.source === null) return location;
+  return {
+    file: pos.source.startsWith("file://")
+      ? fileURLToPath(pos.source)
+      : pos.source,
+    line: pos.line,
+    column: pos.column + 1,
+    name: location.name,
+  };
 }
 
 /**
@@ -193,7 +227,11 @@ async function learnScripts(): Promise<void> {
  * Undefined when the file is newer (or its time unknown): the exact route,
  * with V8's hashes, decides.
  */
-function loadUnchanged(path: string, url: string): string | undefined {
+function loadUnchanged(
+  maps: MapStore,
+  path: string,
+  url: string,
+): string | undefined {
   try {
     const { mtime } = Deno.statSync(path);
     if (mtime === null || mtime.getTime() > performance.timeOrigin) {
@@ -204,7 +242,9 @@ function loadUnchanged(path: string, url: string): string | undefined {
   }
   if (needsSourceMap(url)) {
     const entry = readEmitCache(path);
-    return typeof entry === "string" ? entry : installEmitEntry(path, entry);
+    return typeof entry === "string"
+      ? entry
+      : installEmitEntry(maps, path, entry);
   }
   // The script's end tells whether it names its map; all of it is read only
   // when its last line starts before that (an inline map).
@@ -214,12 +254,12 @@ function loadUnchanged(path: string, url: string): string | undefined {
   if (code instanceof Error) return undefined;
   const link = trailingLink(code);
   if (link?.startsWith("data:")) {
-    return install(path, decodeDataURL(link), url);
+    return install(maps, path, decodeDataURL(link), url);
   }
-  if (link) return readLinkedMap(path, url, link);
+  if (link) return readLinkedMap(maps, path, url, link);
   const text = readText(`${path}.map`);
   if (text instanceof Error) return PLAIN;
-  return install(path, text, new URL(`${url}.map`).href);
+  return install(maps, path, text, new URL(`${url}.map`).href);
 }
 
 /**
@@ -288,34 +328,45 @@ function trailingLink(code: string): string | undefined {
 
 /** Finds and reads one script's map, checked against V8's facts; "" on success, PLAIN, or why not. */
 async function loadMap(
+  maps: MapStore,
   path: string,
   url: string,
   script: Parsed | undefined,
 ): Promise<string> {
-  if (script?.sourceMapURL) return await loadLinkedMap(path, url, script);
-  if (needsSourceMap(url)) return await loadEmitCacheMap(path, script?.hash);
-  return await loadMapBeside(path, url, script?.hash);
+  if (script?.sourceMapURL) return await loadLinkedMap(maps, path, url, script);
+  if (needsSourceMap(url)) {
+    return await loadEmitCacheMap(maps, path, script?.hash);
+  }
+  return await loadMapBeside(maps, path, url, script?.hash);
 }
 
 /** The map a script names in its `//# sourceMappingURL=` comment. */
 async function loadLinkedMap(
+  maps: MapStore,
   path: string,
   url: string,
   script: Parsed,
 ): Promise<string> {
   const link = script.sourceMapURL;
-  if (link.startsWith("data:")) return install(path, decodeDataURL(link), url);
+  if (link.startsWith("data:")) {
+    return install(maps, path, decodeDataURL(link), url);
+  }
   // The script named its map; if its file is readable, it must still be the
   // code that runs (a rebuilt bundle beside a running process is not).
   const code = readText(path);
   if (!(code instanceof Error) && !(await hashMatches(code, script.hash))) {
     return `${path} changed since it was loaded`;
   }
-  return readLinkedMap(path, url, link);
+  return readLinkedMap(maps, path, url, link);
 }
 
 /** Reads the map at `link`, relative to the script's `url`. */
-function readLinkedMap(path: string, url: string, link: string): string {
+function readLinkedMap(
+  maps: MapStore,
+  path: string,
+  url: string,
+  link: string,
+): string {
   let mapURL: URL;
   try {
     mapURL = new URL(link, url);
@@ -330,11 +381,12 @@ function readLinkedMap(path: string, url: string, link: string): string {
   if (text instanceof Error) {
     return `cannot read its source map ${mapPath} (${text.name})`;
   }
-  return install(path, text, mapURL.href);
+  return install(maps, path, text, mapURL.href);
 }
 
 /** A map inline in the script's file (Deno strips it before V8), or `SCRIPT.map`. */
 async function loadMapBeside(
+  maps: MapStore,
   path: string,
   url: string,
   v8Hash: string | undefined,
@@ -348,7 +400,7 @@ async function loadMapBeside(
     if (!(await hashMatches(ran, v8Hash))) {
       return `${path} changed since it was loaded`;
     }
-    return install(path, decodeDataURL(link), url);
+    return install(maps, path, decodeDataURL(link), url);
   }
   const text = readText(`${path}.map`);
   if (text instanceof Error) return PLAIN;
@@ -356,7 +408,7 @@ async function loadMapBeside(
   if (!(await hashMatches(code, v8Hash))) {
     return `${path} changed since it was loaded`;
   }
-  return install(path, text, new URL(`${url}.map`).href);
+  return install(maps, path, text, new URL(`${url}.map`).href);
 }
 
 /** A transpiled module's emit cache entry: its text and where its map starts; or why none. */
@@ -381,10 +433,14 @@ function readEmitCache(path: string): EmitEntry | string {
   return { cachePath, text, at };
 }
 
-function installEmitEntry(path: string, { text, at }: EmitEntry): string {
+function installEmitEntry(
+  maps: MapStore,
+  path: string,
+  { text, at }: EmitEntry,
+): string {
   const link = text.slice(at + ANNOTATION.length).split("\n")[0]!.trim();
   if (!link.startsWith("data:")) return "source map not inline";
-  return install(path, decodeDataURL(link), pathToFileURL(path).href);
+  return install(maps, path, decodeDataURL(link), pathToFileURL(path).href);
 }
 
 /**
@@ -392,6 +448,7 @@ function installEmitEntry(path: string, { text, at }: EmitEntry): string {
  * V8's hash of the code it runs.
  */
 async function loadEmitCacheMap(
+  maps: MapStore,
   path: string,
   v8Hash: string | undefined,
 ): Promise<string> {
@@ -401,7 +458,7 @@ async function loadEmitCacheMap(
   if (!(await hashMatches(entry.text.slice(0, entry.at), v8Hash))) {
     return `stale emit cache entry ${entry.cachePath}`;
   }
-  return installEmitEntry(path, entry);
+  return installEmitEntry(maps, path, entry);
 }
 
 /** The text of a `data:` URL; "" when it cannot be decoded. */
@@ -436,7 +493,12 @@ function fromBase64(text: string): Uint8Array {
  * Keeps `text` as the map of `path`; its relative sources resolve against
  * `base` (where the map is). "" on success, else why not.
  */
-function install(path: string, text: string, base: string): string {
+function install(
+  maps: MapStore,
+  path: string,
+  text: string,
+  base: string,
+): string {
   try {
     const map = JSON.parse(text) as RawSourceMap;
     if (typeof map.mappings !== "string") return "unreadable source map";

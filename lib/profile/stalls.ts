@@ -1,133 +1,176 @@
 /**
  * The stall detector's parts that the block profile and the trace share: the
  * profiler's own pauses (so they are never shown as the application's
- * stalls), the event-loop lag monitor, and a private inspector session.
+ * stalls) and the event-loop lag monitor.
+ *
+ * Times here are absolute milliseconds (`performance.timeOrigin +
+ * performance.now()`), the one clock the main thread and the watcher Worker
+ * share.
  */
 
-import { Session } from "node:inspector";
-import { postOn } from "./inspector.ts";
+import { unrefInterval } from "./sleep.ts";
 
 /** The lag monitor's tick. */
 export const BLOCK_TICK_MS = 5;
 /** The shortest stall the monitor reports (about two ticks). */
 export const BLOCK_FLOOR_MS = 10;
-/** The block profiler restarts V8's profiler this often, to bound each `Profiler.stop` pause. */
+/** The block profiler restarts its profile this often, to bound each stop's pause. */
 export const BLOCK_CHUNK_MS = 10_000;
 
-// ---------------------------------------------------------------------------
-// Our own pauses.
+/** Now, in absolute milliseconds (comparable across threads). */
+export function absoluteNow(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 interface Span {
-  /** performance.now() ms */
+  /** absolute ms */
   start: number;
   end: number;
 }
 
-const pauses: Span[] = [];
-
 /**
- * Records that this package held the event loop from `start` to `end`
- * (`performance.now()` ms), so the block profile does not book it to the
- * application. Cheap; a no-op when no stall detector runs.
+ * The spans during which the profiler itself held the main isolate (its
+ * profiles started and stopped, its heap reads, its builds on the main
+ * thread), so the block profile does not book them to the application.
  */
-export function noteProfilerPause(start: number, end: number): void {
-  if (lagMonitors === 0) return;
-  if (end - start < 0.5) return;
-  pauses.push({ start, end });
-  const horizon = end - 2 * BLOCK_CHUNK_MS - 60_000;
-  while (pauses.length > 0 && pauses[0]!.end < horizon) pauses.shift();
-}
+export class OwnPauses {
+  readonly #spans: Span[] = [];
+  /** Pauses are kept only while something reads them. */
+  watching = 0;
 
-/** Whether perf time `t` (ms) is inside one of our own pauses. */
-export function inOwnPause(t: number): boolean {
-  return pauses.some((p) => t >= p.start && t <= p.end);
-}
-
-/** How much of [start, end] our own pauses cover, ms. */
-export function ownPauseOverlap(start: number, end: number): number {
-  let covered = 0;
-  for (const p of pauses) {
-    const s = Math.max(start, p.start);
-    const e = Math.min(end, p.end);
-    if (e > s) covered += e - s;
+  /** Records that the profiler held the loop from `start` to `end` (absolute ms). */
+  note(start: number, end: number): void {
+    if (this.watching === 0 || end - start < 0.5) return;
+    this.#spans.push({ start, end });
+    const horizon = end - 2 * BLOCK_CHUNK_MS - 60_000;
+    while (this.#spans.length > 0 && this.#spans[0]!.end < horizon) {
+      this.#spans.shift();
+    }
   }
-  return Math.min(covered, end - start);
-}
 
-/** Runs `fn` (synchronous) and notes its duration as our own pause. */
-export function asOwnPause<T>(fn: () => T): T {
-  const t0 = performance.now();
-  try {
-    return fn();
-  } finally {
-    noteProfilerPause(t0, performance.now());
+  /** Runs `fn` (synchronous) and notes its duration. */
+  around<T>(fn: () => T): T {
+    const t0 = absoluteNow();
+    try {
+      return fn();
+    } finally {
+      this.note(t0, absoluteNow());
+    }
+  }
+
+  /** Notes the time from now until `work` settles (an inspector round trip). */
+  during<T>(work: Promise<T>): Promise<T> {
+    const t0 = absoluteNow();
+    const done = () => this.note(t0, absoluteNow());
+    work.then(done, done);
+    return work;
+  }
+
+  /** Whether absolute time `t` is inside a pause. */
+  covers(t: number): boolean {
+    return this.#spans.some((p) => t >= p.start && t <= p.end);
+  }
+
+  /** How much of [start, end] the pauses cover, ms. */
+  overlap(start: number, end: number): number {
+    let covered = 0;
+    for (const p of this.#spans) {
+      const s = Math.max(start, p.start);
+      const e = Math.min(end, p.end);
+      if (e > s) covered += e - s;
+    }
+    return Math.min(covered, end - start);
   }
 }
 
-// ---------------------------------------------------------------------------
-// Stall windows, shared with trace.ts.
-
-/** One detected stall: the loop was late by `lagMs`; window in perf ms. */
+/** One detected stall: the loop was late by `lagMs`; window in absolute ms. */
 export interface Stall extends Span {
   lagMs: number;
 }
 
-/** Lag monitors running now (block profiling, trace captures). */
-let lagMonitors = 0;
-
 /**
- * A lag monitor: calls `onStall` for every tick at least `floorMs` late,
- * with our own pauses subtracted. Returns the stop function and a `check`
- * that measures up to now (used before our own pauses).
+ * An event-loop lag monitor on the thread that calls it: reports every tick
+ * at least `floorMs` late as a stall [previous tick, this tick]. The
+ * receiver subtracts the profiler's own pauses. Returns `stop` and `check`
+ * (measures up to now).
  */
 export function startLagMonitor(
   onStall: (stall: Stall) => void,
-  onOwnPause: () => void = () => {},
   floorMs = BLOCK_FLOOR_MS,
-): { stop(): void; check(): void; reset(): void } {
-  let last = performance.now();
+): { stop(): void; check(): void } {
+  let last = absoluteNow();
   const check = () => {
-    const now = performance.now();
+    const now = absoluteNow();
     const window = now - last;
     last = now;
     const late = window - BLOCK_TICK_MS;
-    if (late < floorMs) return;
-    const lag = late - ownPauseOverlap(now - window, now);
-    if (lag >= floorMs) onStall({ start: now - window, end: now, lagMs: lag });
-    else onOwnPause();
+    if (late >= floorMs) {
+      onStall({ start: now - window, end: now, lagMs: late });
+    }
   };
-  const timer = setInterval(check, BLOCK_TICK_MS);
-  Deno.unrefTimer(timer);
-  lagMonitors++;
+  const timer = unrefInterval(check, BLOCK_TICK_MS);
   let stopped = false;
   return {
     stop: () => {
       if (stopped) return;
       stopped = true;
-      lagMonitors--;
       clearInterval(timer);
     },
     check,
-    reset: () => {
-      last = performance.now();
-    },
   };
 }
 
-// ---------------------------------------------------------------------------
-// A private inspector session: V8 runs several CPU profiles at once, one per
-// session, so this one does not take the `/debug/pprof/profile` lock.
+/** Where stalls of the main isolate's loop come from: a lag monitor on the main thread. */
+export interface StallSource {
+  /** Reports stalls to `onStall` until the returned function is called. */
+  subscribe(onStall: (stall: Stall) => void): () => void;
+  /** Asks for stalls up to now to be reported; settles once they are. */
+  flush(): Promise<void>;
+}
 
-/** Opens a session of its own, with a `post` that keeps the loop alive. */
-export function privateSession(): {
-  post<T>(method: string, params?: Record<string, unknown>): Promise<T>;
-  /** Dispatches now (Deno runs commands synchronously); answer later. */
-  send<T>(method: string, params?: Record<string, unknown>): Promise<T>;
-  close(): void;
-} {
-  const session = new Session();
-  session.connect();
-  const send = <T>(method: string, params: Record<string, unknown> = {}) =>
-    postOn<T>(session, method, params);
-  return { post: send, send, close: () => session.disconnect() };
+/**
+ * Fans one lag monitor out to its subscribers; `run(report)` starts it on
+ * the main thread and returns its controls (locally or by message).
+ */
+export class StallFanOut implements StallSource {
+  readonly #listeners = new Set<(stall: Stall) => void>();
+  #monitor: { stop(): void; flush(): Promise<void> } | undefined;
+
+  constructor(
+    readonly run: (
+      report: (stall: Stall) => void,
+    ) => { stop(): void; flush(): Promise<void> },
+  ) {}
+
+  subscribe(onStall: (stall: Stall) => void): () => void {
+    this.#listeners.add(onStall);
+    this.#monitor ??= this.run((stall) => {
+      for (const listener of this.#listeners) listener(stall);
+    });
+    return () => {
+      this.#listeners.delete(onStall);
+      if (this.#listeners.size === 0) {
+        this.#monitor?.stop();
+        this.#monitor = undefined;
+      }
+    };
+  }
+
+  flush(): Promise<void> {
+    return this.#monitor?.flush() ?? Promise.resolve();
+  }
+}
+
+/** The lag monitor on this thread (the profiler runs on the main thread). */
+export function localStallSource(): StallSource {
+  return new StallFanOut((report) => {
+    const monitor = startLagMonitor(report);
+    return {
+      stop: monitor.stop,
+      flush: () => {
+        monitor.check();
+        return Promise.resolve();
+      },
+    };
+  });
 }

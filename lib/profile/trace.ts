@@ -1,47 +1,37 @@
 /**
  * A Chrome DevTools trace of the next N seconds (`/debug/pprof/trace`): what
  * Perfetto, chrome://tracing and DevTools' Performance panel load. Not Go's
- * execution trace (that format is Go-runtime specific).
+ * execution trace (that format is Go-runtime specific). One thread (track)
+ * per isolate: main is thread 1, worker #n thread n + 1.
  *
  * Contents (timestamps in V8's clock, µs; feasibility.md §6, format "A"):
- * - `Profile` + `ProfileChunk` events: V8 CPU samples every
- *   {@link TRACE_INTERVAL_MICROS} µs, which DevTools turns into a flame chart;
+ * - `Profile` + `ProfileChunk` events: each isolate's V8 CPU samples, at
+ *   the profilers' interval (profiler.ts), which DevTools turns into a
+ *   flame chart;
  * - `RunTask` complete events, one per run of consecutive non-idle samples
  *   (the loop busy with JavaScript);
  * - `GC` complete events for runs of V8's `(garbage collector)` samples;
- * - `EventLoopStall` complete events from a lag monitor, the loop held for
- *   at least {@link BLOCK_FLOOR_MS} ms (args: how late it got).
+ * - `EventLoopStall` complete events from the main thread's lag monitor,
+ *   its loop held for at least {@link BLOCK_FLOOR_MS} ms (args: how late).
  *
  * Frames are shown as in the pprof profiles: TypeScript positions through
  * the same source maps (`lineNumber`/`columnNumber` stay 0-based, as CDP's),
  * anonymous functions named `(anonymous:L#12:C#5)` after their mapped start.
- * As CPU captures, a trace makes V8 recompile hot code when it starts (see
- * `discardOptimizedCode`), so loops optimized before it keep their frames.
+ * As CPU captures, a trace is one more profile on each isolate's running
+ * profiler, so loops optimized before it keep their frames.
  *
  * No `TracingStartedInBrowser` event: DevTools would take the trace for a
- * web page's and drop this process. Runs on an inspector session of its
- * own, so it overlaps CPU captures and block profiling; one trace at a time.
+ * web page's and drop this process. It overlaps CPU captures and block
+ * profiling; one trace at a time.
  */
 
 import { abortableSleep } from "./sleep.ts";
-import {
-  asOwnPause,
-  BLOCK_FLOOR_MS,
-  privateSession,
-  type Stall,
-  startLagMonitor,
-} from "./stalls.ts";
+import { BLOCK_FLOOR_MS, type Stall, type StallSource } from "./stalls.ts";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { FrameTable, showFunction } from "./call_tree.ts";
-import {
-  type CallFrame,
-  type CdpCpuProfile,
-  discardOptimizedCode,
-} from "./inspector.ts";
-import { type LocationMapper, prepareSourceMaps } from "./sourcemap.ts";
-
-/** Sampling interval of traces: finer than profiles, for a short window. */
-export const TRACE_INTERVAL_MICROS = 250;
+import type { CallFrame, CdpCpuProfile } from "./inspector.ts";
+import type { LocationMapper } from "./sourcemap.ts";
+import type { IsolateInfo, ProfilerCore } from "./types.ts";
 
 /** Thrown when a trace is asked for while another one runs. */
 export class TraceBusyError extends Error {
@@ -50,8 +40,6 @@ export class TraceBusyError extends Error {
     this.name = "TraceBusyError";
   }
 }
-
-let busy = false;
 
 /** One Trace Event Format event. */
 export interface TraceEvent {
@@ -72,107 +60,134 @@ export interface Trace {
   metadata: Record<string, unknown>;
 }
 
-const TID = 1;
 const CPU_CAT = "disabled-by-default-v8.cpu_profiler";
 const TIMELINE_CAT = "disabled-by-default-devtools.timeline";
 
+/** One isolate's track: its profile, and (main only) the stalls of its loop. */
+export interface TraceTrack {
+  isolate: IsolateInfo;
+  profile: CdpCpuProfile;
+  /** Stalls in absolute ms, with the offset that maps them to V8's clock (µs). */
+  stalls: readonly Stall[];
+  offsetMicros: number;
+}
+
 /**
- * Traces the next `durationMillis` (or until `signal` aborts; then what was
- * collected). Throws `TraceBusyError` when a trace runs.
+ * Traces every isolate for the next `durationMillis` (or until `signal`
+ * aborts; then what was collected), one track each. Throws
+ * `TraceBusyError` when a trace runs.
  */
-export async function captureTrace(options: {
-  durationMillis: number;
-  signal?: AbortSignal;
-  intervalMicros?: number;
-  /** Make V8 recompile hot code at the start (default true; see cpu.ts). */
-  reoptimize?: boolean;
-}): Promise<Trace> {
-  if (busy) throw new TraceBusyError();
-  busy = true;
-  const interval = options.intervalMicros ?? TRACE_INTERVAL_MICROS;
-  let session: ReturnType<typeof privateSession>;
+export async function captureTrace(
+  profiler: ProfilerCore,
+  stalls: StallSource,
+  options: { durationMillis: number; signal?: AbortSignal },
+): Promise<Trace> {
+  if (profiler.traceBusy) throw new TraceBusyError();
+  profiler.traceBusy = true;
+  const seen: Stall[] = [];
+  profiler.pauses.watching++;
+  const unsubscribe = stalls.subscribe((s) => seen.push(s));
   try {
-    session = privateSession();
-  } catch (error) {
-    busy = false; // the next trace may try again
-    throw error;
-  }
-  const stalls: Stall[] = [];
-  const lag = startLagMonitor((s) => stalls.push(s));
-  try {
-    const setup = [
-      session.send("Profiler.enable"),
-      session.send("Profiler.setSamplingInterval", { interval }),
-    ];
-    const anchor = performance.now();
     const startWall = Date.now();
-    const started = asOwnPause(() =>
-      Promise.all([
-        session.send("Profiler.start"),
-        ...(options.reoptimize ?? true
-          ? discardOptimizedCode(session.send)
-          : []),
-      ])
-    );
-    lag.reset();
-    // All awaited together: in Deno an unhandled rejection ends the process.
-    await Promise.all([...setup, started]);
+    const multi = profiler.startMulti("trace", () => true, false);
     await abortableSleep(options.durationMillis, options.signal);
-    lag.check();
-    const stopped = asOwnPause(() =>
-      session.send<{ profile: CdpCpuProfile }>("Profiler.stop")
-    );
-    lag.stop();
-    const { profile } = await stopped;
+    await stalls.flush();
+    const parts = await multi.end();
+    const tracks: TraceTrack[] = [];
     const table = new FrameTable();
-    for (const n of profile.nodes) {
-      table.add(n.callFrame.functionName, n.callFrame);
+    for (const { info: isolate, chunks, anchors, incomplete } of parts) {
+      const profile = chunks[0];
+      if (!profile) {
+        // A worker may end meanwhile; the main isolate's trace is the trace.
+        if (isolate.kind === "main") {
+          throw new Error(`the main isolate's trace failed: ${incomplete}`);
+        }
+        continue;
+      }
+      const main = isolate.kind === "main";
+      for (const n of profile.nodes) {
+        table.add(n.callFrame.functionName, n.callFrame, "", 0, isolate.id);
+      }
+      tracks.push({
+        isolate,
+        profile,
+        stalls: main ? seen : [],
+        offsetMicros: main
+          ? profile.startTime -
+            (profiler.mainTimeOrigin + (anchors[0] ?? 0)) * 1000
+          : 0,
+      });
     }
-    const { mapper } = await prepareSourceMaps(table.scripts);
-    return asOwnPause(() =>
-      buildTrace(profile, anchor, stalls, {
-        startWall,
-        intervalMicros: interval,
-        requestedMillis: options.durationMillis,
-      }, mapper)
-    );
+    const { mapper } = await profiler.sourceMaps.prepare(table.scripts);
+    return buildTrace(tracks, {
+      startWall,
+      intervalMicros: profiler.intervalMicros,
+      requestedMillis: options.durationMillis,
+    }, mapper);
   } finally {
-    lag.stop();
-    await session.post("Profiler.disable").catch(() => {});
-    session.close();
-    busy = false;
+    unsubscribe();
+    profiler.pauses.watching--;
+    profiler.traceBusy = false;
   }
 }
 
-/** The trace document for one CPU profile and the stalls seen meanwhile. */
+/** The trace document: one thread per isolate, its samples, busy runs, GC and stalls. */
 export function buildTrace(
-  profile: CdpCpuProfile,
-  anchorPerfMillis: number,
-  stalls: readonly Stall[],
+  tracks: readonly TraceTrack[],
   info: { startWall: number; intervalMicros: number; requestedMillis: number },
   mapper?: LocationMapper,
 ): Trace {
   const pid = Deno.pid;
-  const base = { pid, tid: TID };
-  const offset = profile.startTime - anchorPerfMillis * 1000;
-  const events: TraceEvent[] = [
-    {
-      ...base,
-      name: "process_name",
-      cat: "__metadata",
-      ph: "M",
-      ts: 0,
-      args: { name: `coredeno (Deno ${Deno.version.deno})` },
+  const events: TraceEvent[] = [{
+    pid,
+    tid: 1,
+    name: "process_name",
+    cat: "__metadata",
+    ph: "M",
+    ts: 0,
+    args: { name: `coredeno (Deno ${Deno.version.deno})` },
+  }];
+  for (const track of tracks) {
+    events.push(...trackEvents(pid, track, mapper));
+  }
+  return {
+    traceEvents: events,
+    metadata: {
+      source: "coredeno /debug/pprof/trace",
+      "clock-domain": "V8 CPU profiler (CLOCK_MONOTONIC, microseconds)",
+      startTime: new Date(info.startWall).toISOString(),
+      requestedSeconds: info.requestedMillis / 1000,
+      samplingIntervalMicros: info.intervalMicros,
+      stallFloorMillis: BLOCK_FLOOR_MS,
+      isolates: tracks.map((t) => t.isolate.label),
     },
-    {
-      ...base,
-      name: "thread_name",
-      cat: "__metadata",
-      ph: "M",
-      ts: 0,
-      args: { name: "main (JavaScript)" },
+  };
+}
+
+/** One isolate's thread in the trace. */
+function trackEvents(
+  pid: number,
+  track: TraceTrack,
+  mapper?: LocationMapper,
+): TraceEvent[] {
+  const { profile, isolate } = track;
+  // Thread ids from 1: main is 1, worker #n is n + 1.
+  const tid = isolate.number + 1;
+  const base = { pid, tid };
+  const offset = track.offsetMicros;
+  const stalls = track.stalls;
+  const events: TraceEvent[] = [{
+    ...base,
+    name: "thread_name",
+    cat: "__metadata",
+    ph: "M",
+    ts: 0,
+    args: {
+      name: isolate.kind === "main"
+        ? "main (JavaScript)"
+        : `worker #${isolate.number}: ${isolate.label}`,
     },
-  ];
+  }];
 
   const parent = new Map<number, number>();
   for (const n of profile.nodes) {
@@ -220,7 +235,7 @@ export function buildTrace(
     name: "Profile",
     cat: CPU_CAT,
     ph: "P",
-    id: "0x1",
+    id: `0x${tid.toString(16)}`,
     ts: profile.startTime,
     args: { data: { startTime: profile.startTime } },
   });
@@ -229,7 +244,7 @@ export function buildTrace(
     name: "ProfileChunk",
     cat: CPU_CAT,
     ph: "P",
-    id: "0x1",
+    id: `0x${tid.toString(16)}`,
     ts: profile.startTime,
     args: {
       data: {
@@ -305,15 +320,5 @@ export function buildTrace(
       args: { lateMs: Math.round(s.lagMs * 10) / 10 },
     });
   }
-  return {
-    traceEvents: events,
-    metadata: {
-      source: "coredeno /debug/pprof/trace",
-      "clock-domain": "V8 CPU profiler (CLOCK_MONOTONIC, microseconds)",
-      startTime: new Date(info.startWall).toISOString(),
-      requestedSeconds: info.requestedMillis / 1000,
-      samplingIntervalMicros: info.intervalMicros,
-      stallFloorMillis: BLOCK_FLOOR_MS,
-    },
-  };
+  return events;
 }

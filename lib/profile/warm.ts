@@ -1,112 +1,55 @@
 /**
- * A process's first CPU profile pays costs that later ones do not: V8 sets
- * up its profiler agent on the session's first `Profiler.enable` and, on
- * the first `Profiler.start`, works out what it then keeps (the line tables
- * of every script), and the converter, the source-map reader and the
- * protobuf writer run for the first time (V8 compiles code lazily). Scrapers such as Parca
+ * A process's first CPU profile pays for code that later ones find
+ * compiled: our converter and protobuf writer run for the first time (V8
+ * compiles lazily), and the source-map reader too. Scrapers such as Parca
  * take one profile from each new process, so that first one is most of what
- * a fleet sees. `warmUpProfiler` pays these costs ahead, once, in the
- * background: in short steps a few ticks apart, so the event loop is never
- * held for long, and never while a capture runs. Its last step is a short
- * real capture on a session of its own (so a `/debug/pprof/profile` asked
- * for meanwhile runs as usual), which reads the source maps of the scripts
- * that were running, most likely the ones the first profile will show.
+ * a fleet sees. The warm-up runs them once, in the background, on a
+ * synthetic profile of this module (which also reads its map: the bundle's
+ * map in the bundle), a while after the profiler starts. The profiler
+ * itself needs no warming: it runs from the start (profiler.ts).
  */
 
-import { blockProfileRate } from "./block.ts";
-import { cpuProfilerBusy, cpuProfileToPprof } from "./cpu.ts";
+import { cpuProfileToPprof } from "./cpu.ts";
 import { encodeProfile } from "./encode.ts";
-import type { CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
-import { discardOptimizedCode, post } from "./inspector.ts";
+import type { CpuProfileNode } from "./inspector.ts";
+import type { ProfilerCore, RawCpuCapture } from "./types.ts";
 import { nextTask } from "./sleep.ts";
-import { asOwnPause, privateSession } from "./stalls.ts";
 
-let warming: Promise<boolean> | undefined;
-
-/** How long after the first surface starts the warm-up runs. */
+/** How long after the profiler starts the warm-up runs. */
 export const WARM_UP_DELAY_MS = 1000;
-/** The warm-up's own short capture (sampled every millisecond). */
-const WARM_UP_CAPTURE_MS = 200;
 
 /**
- * Warms the CPU-profile path once per process, `delayMs` from now (after
- * start-up, so the first requests are not kept waiting). The timer does not
- * keep the process alive. Resolves true once warm, false if it stopped
- * early: a capture was running (it pays these costs itself), or a step
- * failed (warming only saves time).
+ * Warms the CPU-profile build once, `delayMs` from now, unless `signal`
+ * aborts first (the profiler closed). The timer does not keep the process
+ * alive. Resolves true once warm, false if it did not run.
  */
-export function scheduleProfilerWarmUp(
+export function warmUpConverter(
+  profiler: ProfilerCore,
+  signal: AbortSignal,
   delayMs = WARM_UP_DELAY_MS,
 ): Promise<boolean> {
-  warming ??= unrefSleep(delayMs).then(warmUpProfiler).catch(() => false);
-  return warming;
-}
-
-/** A sleep that does not keep the process alive. */
-function unrefSleep(ms: number): Promise<void> {
-  return new Promise((resolve) => Deno.unrefTimer(setTimeout(resolve, ms)));
-}
-
-async function warmUpProfiler(): Promise<boolean> {
-  // V8's profiler agent (made on the first enable); the feedback vectors
-  // that a capture's first `reoptimize` gives every function (which also
-  // drops optimized code, once more: V8 recompiles what is hot); what the
-  // first start works out and keeps (line tables of every script). One step
-  // each, none while a capture runs. Deno runs the commands on the spot,
-  // within the step, so no capture can start between them.
-  // While stall detection runs, its 10 s chunks do not re-optimize, and code
-  // dropped in the middle of one may have its time booked to the caller
-  // (plugins/pprof/README.md): the warm-up leaves optimized code alone then.
-  const reoptimize = blockProfileRate() === 0;
-  const steps = [
-    () => [post("Profiler.enable")],
-    () => [
-      post("Profiler.enable"),
-      ...(reoptimize ? discardOptimizedCode(post) : []),
-    ],
-    () => [
-      post("Profiler.enable"),
-      post("Profiler.start"),
-      post("Profiler.stop"),
-    ],
-  ];
-  for (const step of steps) {
-    if (cpuProfilerBusy()) return false;
-    await asOwnPause(() => Promise.all([...step(), post("Profiler.disable")]));
-    await nextTask();
-  }
-  const synthetic = await cpuProfileToPprof(syntheticCapture());
-  await asOwnPause(() => encodeProfile(synthetic));
-  await nextTask();
-  const short = await cpuProfileToPprof(await shortCapture());
-  await asOwnPause(() => encodeProfile(short));
-  return true;
-}
-
-/** A capture of `WARM_UP_CAPTURE_MS` on a private session. */
-async function shortCapture() {
-  const session = privateSession();
-  try {
-    await asOwnPause(() =>
-      Promise.all([
-        session.send("Profiler.enable"),
-        session.send("Profiler.setSamplingInterval", { interval: 1000 }),
-        session.send("Profiler.start"),
-      ])
-    );
-    await unrefSleep(WARM_UP_CAPTURE_MS);
-    const { profile } = await asOwnPause(() =>
-      session.post<{ profile: CdpCpuProfile }>("Profiler.stop")
-    );
-    return {
-      profile,
-      intervalMicros: 1000,
-      startNanos: 0,
-      processCpuMicros: 0,
+  return new Promise<boolean>((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", cancel);
+      run().then(() => resolve(!signal.aborted), () => resolve(false));
+    }, delayMs);
+    Deno.unrefTimer(timer as unknown as number);
+    const cancel = () => {
+      clearTimeout(timer);
+      resolve(false);
     };
-  } finally {
-    await session.post("Profiler.disable").catch(() => {});
-    session.close();
+    signal.addEventListener("abort", cancel, { once: true });
+  });
+
+  async function run(): Promise<void> {
+    const synthetic = await cpuProfileToPprof(
+      syntheticCapture(),
+      profiler.sourceMaps,
+    );
+    await nextTask();
+    if (signal.aborted) return;
+    await profiler.pauses.around(() => encodeProfile(synthetic));
   }
 }
 
@@ -115,7 +58,7 @@ async function shortCapture() {
  * module (so its source map is read, as the application's will be; in the
  * bundle, that is the bundle's map), VM states, lines with ticks.
  */
-function syntheticCapture() {
+export function syntheticCapture(): RawCpuCapture {
   const frame = (functionName: string, lineNumber: number, url = "") => ({
     functionName,
     scriptId: url ? "1" : "0",
@@ -140,17 +83,29 @@ function syntheticCapture() {
       positionTicks: [{ line: 12 + i, ticks: i % 3 }],
     });
   }
-  const profile: CdpCpuProfile = {
-    nodes,
-    startTime: 0,
-    endTime: 100_000,
-    samples: [],
-    timeDeltas: [],
-  };
   return {
-    profile,
+    isolates: [{
+      isolate: {
+        id: "main",
+        number: 0,
+        kind: "main",
+        url: import.meta.url,
+        name: "main",
+        label: "main",
+        attachedAt: 0,
+        alive: true,
+      },
+      chunks: [{
+        nodes,
+        startTime: 0,
+        endTime: 100_000,
+        samples: [],
+        timeDeltas: [],
+      }],
+    }],
     intervalMicros: 10_000,
     startNanos: 0,
+    durationNanos: 100_000_000,
     processCpuMicros: 100_000,
   };
 }

@@ -13,12 +13,10 @@ import { OnceError } from "../../lib/server/errors.ts";
 import type { Controller } from "../../lib/server/plugin.ts";
 import { type HttpListener, reportPort } from "../../lib/net/http_listeners.ts";
 import { parseAllowed } from "../../lib/pprof/allow.ts";
-import { holdProfiler } from "../../lib/pprof/profiler.ts";
-import {
-  type AllowedNet,
-  listenPprof,
-  pprofSurface,
-} from "../../lib/pprof/surface.ts";
+import { pprofProcess, surfaceHandler } from "../../lib/pprof/process.ts";
+import { PPROF_PATH } from "../../lib/pprof/handler.ts";
+import type { ProfilerHold } from "../../lib/profile/engine.ts";
+import { type AllowedNet, listenPprof } from "../../lib/pprof/surface.ts";
 import { DEFAULT_ADDRESS } from "../../lib/pprof/mod.ts";
 
 export { DEFAULT_ADDRESS };
@@ -139,21 +137,24 @@ export function setup(c: Controller): void {
   // One hold on the process's profiler for the configuration, taken before
   // any listener opens (the first block to set up registers it, so its hooks
   // run first). A reload's new configuration supersedes the old one's.
-  c.shared("pprof.profiler", () => {
-    let release: (() => Promise<void>) | undefined;
+  const profiler = c.shared("pprof.profiler", () => {
+    const shared: { hold?: ProfilerHold } = {};
     c.onStartup(async () => {
-      const hold = holdProfiler({
+      const settings = {
         blockRate: registry.blockRate?.rate ?? 0,
         allocations: registry.allocations,
-      }, { source: "Corefile", supersede: true });
-      release = hold.release;
-      await hold.ready;
+      };
+      shared.hold = pprofProcess(settings).hold(settings, {
+        source: "Corefile",
+        supersede: true,
+      });
+      await shared.hold.ready;
     });
     c.onShutdown(async () => {
-      await release?.();
-      release = undefined;
+      await shared.hold?.release();
+      shared.hold = undefined;
     });
-    return true;
+    return shared;
   });
   if (config.blockRate > 0) {
     // Block profiling is process-wide: one rate, whichever listener serves it.
@@ -188,7 +189,22 @@ export function setup(c: Controller): void {
 
   let listener: HttpListener | undefined;
   c.onStartup(() => {
-    const handler = pprofSurface({ allow: config.allow });
+    const settings = {
+      blockRate: registry.blockRate?.rate ?? 0,
+      allocations: registry.allocations,
+    };
+    // Long captures end when their client goes: coredeno runs with
+    // --unstable-no-legacy-abort (deno.json), so reading the signal is quiet.
+    const surface = {
+      allow: config.allow,
+      path: PPROF_PATH,
+      clientSignal: true,
+    };
+    const handler = surfaceHandler(
+      pprofProcess(settings),
+      profiler.hold!.ready,
+      surface,
+    );
     try {
       listener = listenPprof(config, config.allow, handler);
       reportPort("pprof", config, listener);

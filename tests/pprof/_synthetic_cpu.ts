@@ -7,6 +7,7 @@
  */
 
 import { cpuProfileToPprof } from "../../lib/profile/cpu.ts";
+import { SourceMaps } from "../../lib/profile/sourcemap.ts";
 import type { Profile } from "../../lib/deps.ts";
 
 /** The app's (made-up) script; no source map is found for it. */
@@ -78,15 +79,28 @@ export async function syntheticCpuProfile(): Promise<Profile> {
   ];
   const total = Object.values(HITS).reduce((a, b) => a + b, 0);
   return await cpuProfileToPprof({
-    profile: {
-      nodes,
-      startTime: 0,
-      endTime: total * INTERVAL_MICROS,
-      samples: Array(total).fill(1),
-    },
+    isolates: [{
+      isolate: {
+        id: "main",
+        number: 0,
+        kind: "main",
+        url: "file:///app.ts",
+        name: "main",
+        label: "main",
+        attachedAt: 0,
+        alive: true,
+      },
+      chunks: [{
+        nodes,
+        startTime: 0,
+        endTime: total * INTERVAL_MICROS,
+        samples: Array(total).fill(1),
+      }],
+    }],
     intervalMicros: INTERVAL_MICROS,
     startNanos: Date.UTC(2026, 0, 1) * 1e6,
+    durationNanos: total * INTERVAL_MICROS * 1000,
     // 30 ms more than the non-idle samples: the native frame's share.
     processCpuMicros: (total - HITS["(idle)"]!) * INTERVAL_MICROS + 30_000,
-  });
+  }, new SourceMaps());
 }

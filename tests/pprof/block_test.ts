@@ -117,7 +117,15 @@ function assertStallTruth(p: Profile) {
         const file = s[Number(f.filename)]!;
         assert.ok(
           !file.startsWith(own) && !file.startsWith(surface),
-          `the profiler's own frame ${name} (${file}) shown as a stall`,
+          `the profiler's own frame ${name} (${file}) shown as a stall: ${
+            sample.locationId.map((i) =>
+              s[
+                Number(
+                  fn.get(Number(loc.get(Number(i))!.line[0]!.functionId))!.name,
+                )
+              ]
+            ).join(" < ")
+          }`,
         );
         // Named after its start as in CPU profiles; plain only where V8
         // gave no start (top-level code: function start line 0).
@@ -256,7 +264,7 @@ Deno.test("block: blocker() is the longest stall and its delay matches the time 
           assert.match(r.stdout, /flat%/, r.stdout);
           if (name === "block") assert.match(r.stdout, /blocker/);
           if (name === "goroutine") {
-            assert.match(r.stdout, /\[JavaScript main thread\]/);
+            assert.match(r.stdout, /main: file:\/\/\//);
           }
         }
       },

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { freePort } from "../_helpers.ts";
 import {
   PprofConflictError,
   pprofHandler,
@@ -99,6 +100,27 @@ Deno.test("surfaces share one profiler: different settings conflict, equal or un
   const after = pprofHandler({ block: 7_000_000, allocations: true });
   await after.ready;
   await after.close();
+});
+
+Deno.test("two servePprof on one address conflict loudly, and the first keeps its allow list", async () => {
+  // An address written out (port 0 is a fresh port each time, never shared).
+  const at = `127.0.0.1:${freePort()}`;
+  const first = servePprof({ address: at, allow: ["10.0.0.0/8"] });
+  try {
+    assert.throws(
+      () => servePprof({ address: at }),
+      (error: Error) =>
+        error instanceof PprofConflictError &&
+        error.message ===
+          `pprof: servePprof(): ${at} is already served by servePprof()`,
+    );
+    // Still the first's: a client from 127.0.0.1 is outside 10.0.0.0/8.
+    const response = await fetch(`http://${at}/debug/pprof/`);
+    assert.equal(response.status, 403);
+    await response.body?.cancel();
+  } finally {
+    await first.shutdown();
+  }
 });
 
 Deno.test("pprofHandler answers in memory: the base path, 404 elsewhere, a custom path, allow", async () => {

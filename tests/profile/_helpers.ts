@@ -70,10 +70,13 @@ export function framesNamed(p: Profile, name: string): Frame[] {
   return stacks(p).flatMap((s) => s.frames).filter((f) => f.name === name);
 }
 
-/** The 1-based line of `export function NAME` in a source file. */
+/** The 1-based line of `function NAME` (exported or not) in a source file. */
 export function lineOf(path: string, name: string): number {
   const lines = Deno.readTextFileSync(path).split("\n");
-  const i = lines.findIndex((l) => l.startsWith(`export function ${name}(`));
+  const i = lines.findIndex((l) =>
+    l.startsWith(`export function ${name}(`) ||
+    l.startsWith(`function ${name}(`)
+  );
   if (i < 0) throw new Error(`no function ${name} in ${path}`);
   return i + 1;
 }
@@ -81,7 +84,7 @@ export function lineOf(path: string, name: string): number {
 export const WORKLOAD = new URL("./testdata/workload.ts", import.meta.url)
   .pathname;
 
-/** The lines of `export function NAME` in a source file, header to closing brace. */
+/** The lines of `function NAME` in a source file, header to closing brace. */
 export function bodyOf(
   path: string,
   name: string,

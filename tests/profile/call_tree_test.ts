@@ -76,7 +76,9 @@ Deno.test("call tree, Go CPU style: [program] and [gc], (idle) counted and dropp
   assert.equal(tree.idle, 4);
   // Two nodes of `work` share one location; the unsampled frame has none.
   assert.equal(p.location.length, 5);
-  assert.deepEqual(tree.table.scripts, [{ scriptId: "7", url: URL }]);
+  assert.deepEqual(tree.table.scripts, [
+    { scriptId: "7", url: URL, isolate: "main" },
+  ]);
 });
 
 Deno.test("call tree, wall style: (program) dropped, GC under Node.js", () => {

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import {
   encode,
+  existingProcessProfiler,
   heap,
-  heapSamplingMode,
-  startHeapSampling,
-  stopHeapSampling,
   time,
 } from "../../lib/profile/mod.ts";
 import { assertProfileInvariants } from "./_invariants.ts";
@@ -21,6 +19,10 @@ import {
 import { alpha, retainObjects } from "./testdata/workload.ts";
 
 Deno.test("Node-compat time.profile: a decodable .pb.gz wall profile", async () => {
+  // The work starts after the profiler does, which then knows all its code
+  // (a profiler that starts after a loop was optimized may book the loop
+  // to its caller: V8's, in Node's @datadog/pprof as here).
+  const profiling = time.profile({ durationMillis: 300 });
   const stop = Date.now() + 400;
   const busy = (async () => {
     while (Date.now() < stop) {
@@ -28,7 +30,7 @@ Deno.test("Node-compat time.profile: a decodable .pb.gz wall profile", async () 
       await new Promise((r) => setTimeout(r, 0));
     }
   })();
-  const profile = await time.profile({ durationMillis: 300 });
+  const profile = await profiling;
   await busy;
   const dir = await Deno.makeTempDir({ prefix: "coredeno-compat-" });
   try {
@@ -79,12 +81,15 @@ Deno.test("Node-compat time.start/stop: errors as @datadog/pprof, restart, colle
   assert.ok(second.sampleType.length === 3);
   assert.ok(!time.isStarted());
   assert.throws(() => time.stop(), /Wall profiler is not started/);
-  assert.throws(() => time.start({ intervalMicros: 100 }), RangeError);
   assert.ok(!time.isStarted());
+  assert.equal(
+    existingProcessProfiler()?.agreed(),
+    undefined,
+    "the capture's hold on the process's profiler is released",
+  );
 });
 
 Deno.test("Node-compat heap.start/profile/stop: decodable live-heap profile", async () => {
-  await stopHeapSampling(); // so heap.start owns the sampler
   assert.throws(() => heap.profile(), /Heap profiler is not enabled\./);
   heap.start(512 * 1024, 64);
   assert.throws(() => heap.start(512 * 1024, 64), /already started/);
@@ -100,20 +105,35 @@ Deno.test("Node-compat heap.start/profile/stop: decodable live-heap profile", as
   assert.ok(framesNamed(p, "(external)").length <= 1);
   await heap.stop();
   assert.equal(
-    heapSamplingMode(),
-    "off",
-    "heap.stop stops what heap.start started",
+    existingProcessProfiler()?.agreed(),
+    undefined,
+    "heap.stop lets go of the process's profiler",
   );
   await heap.stop(); // no-op
   assert.throws(() => heap.profile(), /Heap profiler is not enabled\./);
   assert.equal(keep.length, 300_000);
-  await startHeapSampling(); // leave the engine's default mode running
 });
 
-Deno.test("Node-compat heap.stop leaves a sampler it did not start running", async () => {
-  await startHeapSampling(); // as the pprof plugin does at startup
+Deno.test("Node-compat heap.stop leaves a profiler that a surface holds running", async () => {
+  const process = existingProcessProfiler()!;
+  const surface = process.hold({}, { source: "a pprof surface" });
+  await surface.ready;
   heap.start();
   await heap.profile();
   await heap.stop();
-  assert.equal(heapSamplingMode(), "inuse");
+  assert.equal(process.backend.profiler?.heapMode, "inuse");
+  await surface.release();
+});
+
+Deno.test("Node-compat heap.start in allocation mode conflicts with a surface's live-heap sampling", async () => {
+  const process = existingProcessProfiler()!;
+  const surface = process.hold({ allocations: false }, {
+    source: "servePprof()",
+  });
+  await surface.ready;
+  assert.throws(
+    () => heap.start(512 * 1024, 64, true),
+    /allocations: true conflicts with live-heap sampling held by servePprof\(\)/,
+  );
+  await surface.release();
 });

@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import {
-  collectGarbage,
   deltaProfile,
   encodeProfile,
-  heapProfile,
   heapProfileText,
-  heapSamplingMode,
-  startHeapSampling,
 } from "../../lib/profile/mod.ts";
+import { profiler } from "./_profiler.ts";
 import { assertProfileInvariants } from "./_invariants.ts";
 import {
   cumulative,
@@ -21,14 +18,16 @@ import {
 import { retainArrays, retainObjects } from "./testdata/workload.ts";
 
 async function heapUsedAfterGc(): Promise<number> {
-  await collectGarbage();
+  await profiler.collectGarbage();
   return process.memoryUsage().heapUsed;
 }
 
+const heapProfile = (options: { gc?: boolean } = {}) =>
+  profiler.heapProfile(options);
+
 Deno.test("heap: retained bytes show up within 25%, with TS lines and Go's names", async () => {
-  await startHeapSampling();
-  await startHeapSampling(); // idempotent
-  assert.equal(heapSamplingMode(), "inuse");
+  await profiler.setHeapMode("inuse"); // idempotent: it samples from the start
+  assert.equal(profiler.heapMode, "inuse");
 
   const objects: unknown[] = [];
   const arrays: unknown[] = [];
@@ -88,13 +87,11 @@ Deno.test("heap: retained bytes show up within 25%, with TS lines and Go's names
 });
 
 Deno.test("heap: a profile with (almost) nothing sampled is still valid", async () => {
-  await startHeapSampling();
   const p = assertProfileInvariants(await heapProfile(), "heap");
   assert.ok(p.sampleType.length === 2);
 });
 
 Deno.test("heap: Go-style delta of two real snapshots shows what was retained between", async () => {
-  await startHeapSampling();
   const p0 = await heapProfile({ gc: true });
   const keep: unknown[] = [];
   retainArrays(keep, 20, 128 * 1024);

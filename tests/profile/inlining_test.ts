@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { cpuProfileToPprof, startCpuCapture } from "../../lib/profile/cpu.ts";
+import { cpuProfileToPprof } from "../../lib/profile/cpu.ts";
+import { profiler } from "./_profiler.ts";
 import { assertProfileInvariants } from "./_invariants.ts";
 import {
   bodyOf,
@@ -47,14 +48,16 @@ async function profileHandler(
   });
   try {
     await sleep(warmMillis);
-    const capture = startCpuCapture(1000);
+    const capture = profiler.startCpu();
     tally.hotMillis = 0;
     tally.requests = 0;
     await sleep(2000);
     const raw = await capture.stop();
     const truthMillis = tally.hotMillis;
     const requests = tally.requests;
-    const profile = assertProfileInvariants(await cpuProfileToPprof(raw));
+    const profile = assertProfileInvariants(
+      await cpuProfileToPprof(raw, profiler.sourceMaps),
+    );
     return { profile, truthMillis, requests };
   } finally {
     running = false;

@@ -17,16 +17,8 @@ import {
   StringTable,
   ValueType,
 } from "../../lib/deps.ts";
-import {
-  blockProfile,
-  captureCpuProfile,
-  deltaProfile,
-  encodeProfile,
-  heapProfile,
-  startBlockProfiling,
-  startHeapSampling,
-  stopBlockProfiling,
-} from "../../lib/profile/mod.ts";
+import { deltaProfile, encodeProfile } from "../../lib/profile/mod.ts";
+import { captureCpuProfile, profiler } from "./_profiler.ts";
 import { decodeProfile } from "../../lib/profile/pprof.ts";
 import { encodeProto } from "../../lib/profile/proto.ts";
 import { alpha, beta } from "./testdata/workload.ts";
@@ -39,26 +31,25 @@ function assertSameBytes(p: Profile): void {
 }
 
 Deno.test("proto: CPU, heap, block and delta profiles encode as pprof-format does", async () => {
-  await startHeapSampling();
   const kept: number[][] = [];
   const cpu = await captureCpuProfile({ durationMillis: 300 });
   for (let i = 0; i < 200; i++) kept.push(new Array(1000).fill(i));
   alpha(20);
   beta(20);
   assertSameBytes(cpu);
-  const heap0 = await heapProfile();
+  const heap0 = await profiler.heapProfile();
   for (let i = 0; i < 200; i++) kept.push(new Array(1000).fill(i));
-  const heap1 = await heapProfile();
+  const heap1 = await profiler.heapProfile();
   assertSameBytes(heap1);
   assertSameBytes(deltaProfile(heap0, heap1));
-  await startBlockProfiling(1_000_000);
+  profiler.block.start(1_000_000);
   try {
     const until = performance.now() + 30;
     while (performance.now() < until) alpha(1);
     await new Promise((r) => setTimeout(r, 50));
-    assertSameBytes(await blockProfile());
+    assertSameBytes(await profiler.block.profile());
   } finally {
-    await stopBlockProfiling();
+    await profiler.block.stop();
   }
   // What we serve decodes back to the same profile, byte for byte.
   const served = new Uint8Array(gunzipSync(await encodeProfile(cpu)));

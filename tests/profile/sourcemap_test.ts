@@ -14,14 +14,13 @@ const CHILD = new URL("./testdata/raw_positions_child.ts", import.meta.url)
   .pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
-/** `deno run` for the child, outside this config, with alpha kept a frame of its own (feasibility.md §1). */
+/** `deno run` for the child, outside this config, with V8's defaults (inlining on). */
 const RUN_CHILD = [
   "run",
   "--no-config",
   "--allow-sys",
   "--allow-env",
   "--allow-read",
-  "--v8-flags=--no-turbo-inlining,--no-maglev-inlining",
 ];
 
 /** The child's `alpha` frame is at `file`, within alpha's TypeScript lines, through a source map. */

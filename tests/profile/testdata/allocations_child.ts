@@ -2,16 +2,16 @@
 // sampler's mode is process-wide. Prints one JSON line of measurements.
 
 import process from "node:process";
-import {
-  collectGarbage,
-  encodeProfile,
-  heapProfile,
-  heapSamplingMode,
-  startHeapSampling,
-} from "../../../lib/profile/mod.ts";
+import { encodeProfile } from "../../../lib/profile/mod.ts";
+import { LocalIsolates } from "../../../lib/profile/inspector.ts";
+import { Profiler } from "../../../lib/profile/profiler.ts";
 import { makeGarbage, retainObjects } from "./workload.ts";
 
-await startHeapSampling({ allocations: true });
+const profiler = new Profiler(new LocalIsolates(), { heap: "allocations" });
+await profiler.ready();
+const collectGarbage = () => profiler.collectGarbage();
+const heapProfile = (options: { gc?: boolean } = {}) =>
+  profiler.heapProfile(options);
 
 // The size of one { a, b } object: fill a preallocated array (so only the
 // objects are new) and compare the live heap before and after.
@@ -29,12 +29,14 @@ const first = await encodeProfile(await heapProfile());
 makeGarbage(ring, count);
 retainObjects([], 1000);
 const second = await encodeProfile(await heapProfile({ gc: true }));
+await profiler.close();
 
 console.log(JSON.stringify({
-  mode: heapSamplingMode(),
+  mode: profiler.heapMode,
   objectSize,
   count,
   kept: kept.length,
   first: btoa(String.fromCharCode(...first)),
   second: btoa(String.fromCharCode(...second)),
 }));
+await profiler.close();

@@ -1,8 +1,10 @@
 // Run by tests/profile/sourcemap_test.ts without read access to DENO_DIR:
 // frames must keep raw positions and the profile must say so.
 
-import { captureCpuProfile } from "../../../lib/profile/mod.ts";
+import { LocalIsolates, Profiler } from "../../../lib/profile/mod.ts";
 import { alpha } from "./workload.ts";
+
+const profiler = new Profiler(new LocalIsolates(), { intervalMicros: 1000 });
 
 // CHANGE_SELF (tests/profile/sourcemap_test.ts, on a bundle of this file):
 // the script's file changes after it was loaded, by a newer mtime alone
@@ -22,10 +24,8 @@ const work = (async () => {
     await new Promise((r) => setTimeout(r, 0));
   }
 })();
-const p = await captureCpuProfile({
-  durationMillis: 300,
-  intervalMicros: 1000,
-});
+const p = await profiler.cpuProfile({ durationMillis: 300 });
+await profiler.close();
 running = false;
 await work;
 const s = p.stringTable.strings;

@@ -1,17 +1,15 @@
 /**
- * The block profile with `reoptimize`: a rarely called function whose loop
- * V8 compiled (on-stack replacement) in an earlier 10 s chunk still gets its
- * own stalls, not its caller. V8's defaults; the real profiler, in process.
+ * The block profile's chunks: a rarely called function whose loop V8
+ * compiled (on-stack replacement) in an earlier 10 s chunk still gets its
+ * own stalls, not its caller's, with nothing deoptimized: every chunk is a
+ * profile on the profiler that has run since the start. V8's defaults; the
+ * real profiler, in process.
  */
 
 import assert from "node:assert/strict";
-import {
-  BLOCK_CHUNK_MS,
-  blockProfile,
-  startBlockProfiling,
-  stopBlockProfiling,
-} from "../../lib/profile/block.ts";
+import { BLOCK_CHUNK_MS } from "../../lib/profile/block.ts";
 import { stacks, typeIndex } from "./_helpers.ts";
+import { profiler } from "./_profiler.ts";
 
 /** Holds the event loop for `ms` milliseconds in one loop. */
 export function holdLoop(ms: number): number {
@@ -23,8 +21,8 @@ export function holdLoop(ms: number): number {
   return x;
 }
 
-Deno.test("block with reoptimize: a loop compiled in an earlier chunk keeps its stalls", async () => {
-  startBlockProfiling(1, { reoptimize: true });
+Deno.test("block: a loop compiled in an earlier chunk keeps its stalls", async () => {
+  profiler.block.start(1);
   let injected = 0;
   try {
     // Five holds 2.5 s apart: the last ones run after the first chunk ends.
@@ -38,7 +36,7 @@ Deno.test("block with reoptimize: a loop compiled in an earlier chunk keeps its 
     }
     assert.ok(5 * 2500 > BLOCK_CHUNK_MS, "the holds span two chunks");
     await new Promise((r) => setTimeout(r, 50));
-    const p = await blockProfile();
+    const p = await profiler.block.profile();
     const delay = typeIndex(p, "delay");
     let own = 0;
     let caller = 0;
@@ -58,6 +56,6 @@ Deno.test("block with reoptimize: a loop compiled in an earlier chunk keeps its 
       `holdLoop ${own / 1e6} ms vs ${injected} ms injected`,
     );
   } finally {
-    await stopBlockProfiling();
+    await profiler.block.stop();
   }
 });

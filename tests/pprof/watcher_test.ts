@@ -1,0 +1,306 @@
+/**
+ * Profiling what the event loop cannot reach, as a user runs it: an
+ * unmodified program whose main thread never yields and whose work runs in
+ * Workers (one nested in another), under the watcher that `coredeno run`
+ * starts (Deno's private inspector and the attach preload). Real processes,
+ * real sockets, V8's defaults.
+ */
+
+import assert from "node:assert/strict";
+import type { Profile } from "../../lib/deps.ts";
+import { decodeProfile } from "../../lib/profile/pprof.ts";
+import { quietInspectorLog } from "../../lib/cli/run.ts";
+import { bodyOf, stacks, typeIndex } from "../profile/_helpers.ts";
+import {
+  captured,
+  type Coredeno,
+  freePort,
+  MAIN,
+  REPO,
+  START_PERMISSIONS,
+  waitFor,
+} from "../_helpers.ts";
+
+const FIXTURES = new URL("fixtures/", import.meta.url);
+const BUSY_APP = new URL("busy_app.ts", FIXTURES).pathname;
+const BUSY_WORKER = new URL("busy_worker.ts", FIXTURES).pathname;
+const BUSY_NESTED = new URL("busy_nested.ts", FIXTURES).pathname;
+const ATTACH = new URL("lib/pprof/attach.ts", REPO);
+
+/**
+ * `app` run as `coredeno run` runs it, with the inspector on a port the
+ * test knows: the private inspector, the preload, `DENO_LOG`.
+ */
+function runWatched(app: string, args: string[] = [], query = "") {
+  const inspectPort = freePort();
+  const pprofPort = freePort();
+  const attach = new URL(ATTACH);
+  attach.search = `?address=127.0.0.1:${pprofPort}&unsetLog${query}`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--inspect=127.0.0.1:${inspectPort}`,
+      "--inspect-publish-uid=none",
+      ...START_PERMISSIONS,
+      "--preload",
+      attach.href,
+      app,
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", DENO_LOG: quietInspectorLog([], undefined) },
+  }).spawn();
+  return {
+    ...captured(child),
+    inspectPort,
+    base: `http://127.0.0.1:${pprofPort}/debug/pprof`,
+  };
+}
+
+async function fetchProfile(url: string): Promise<Profile> {
+  const response = await fetch(url);
+  assert.equal(response.status, 200, await response.clone().text());
+  return decodeProfile(new Uint8Array(await response.arrayBuffer()));
+}
+
+/** `type` summed over samples whose leaf is `name`, by their `isolate` label. */
+function selfByIsolate(
+  p: Profile,
+  type: string,
+  name: string,
+): Map<string, number> {
+  const s = p.stringTable.strings;
+  const i = typeIndex(p, type);
+  const out = new Map<string, number>();
+  const all = stacks(p);
+  p.sample.forEach((sample, k) => {
+    if (all[k]!.frames[0]?.name !== name) return;
+    const label = sample.label.find((l) => s[Number(l.key)] === "isolate");
+    const isolate = label ? s[Number(label.str)]! : "";
+    out.set(isolate, (out.get(isolate) ?? 0) + Number(sample.value[i]));
+  });
+  return out;
+}
+
+/** Waits for the program's "busy" line (its workers run, its main thread spins). */
+async function waitBusy(app: Coredeno) {
+  await waitFor("the program to be busy", () => {
+    if (/busy/.test(app.stdout())) return true;
+    if (app.stderr().includes("error")) throw new Error(app.stderr());
+    return false;
+  }, 30_000);
+}
+
+Deno.test("a main thread that never yields and busy Workers (one nested): a live CPU profile of every isolate, by function, TypeScript line and isolate label, in N seconds plus a little", async () => {
+  const app = runWatched(BUSY_APP);
+  try {
+    await waitBusy(app);
+    const t0 = performance.now();
+    const p = await fetchProfile(`${app.base}/profile?seconds=2`);
+    const overshoot = performance.now() - t0 - 2000;
+    console.log(
+      `profile?seconds=2 answered ${overshoot.toFixed(0)} ms after its 2 s`,
+    );
+    // The program never yields: an answer at all proves the watcher; a
+    // bound far over what it takes (tens of ms) keeps a hang from passing.
+    assert.ok(overshoot < 3000, `${overshoot} ms late`);
+
+    for (
+      const [name, file, isolate] of [
+        ["mainSpin", BUSY_APP, "main"],
+        ["workerSpin", BUSY_WORKER, "spinner"],
+        ["nestedSpin", BUSY_NESTED, "nested"],
+      ] as const
+    ) {
+      const byIsolate = selfByIsolate(p, "cpu", name);
+      const seconds = (byIsolate.get(isolate) ?? 0) / 1e9;
+      console.log(`${name}: ${seconds.toFixed(2)} s on ${isolate}`);
+      // Each spins a whole thread: most of the 2 s (the machine has 2 cores
+      // for 3 spinning threads and this test).
+      assert.ok(seconds > 0.3, `${name} ${JSON.stringify([...byIsolate])}`);
+      assert.deepEqual([...byIsolate.keys()], [isolate], name);
+      const { start, end } = bodyOf(file, name);
+      for (const s of stacks(p)) {
+        for (const f of s.frames) {
+          if (f.name !== name) continue;
+          assert.equal(f.file, file);
+          assert.ok(f.line >= start && f.line <= end, `${name}:${f.line}`);
+        }
+      }
+    }
+
+    const heap = await fetchProfile(`${app.base}/heap`);
+    const retained = selfByIsolate(heap, "inuse_space", "retainInWorker");
+    const mib = (retained.get("spinner") ?? 0) / 2 ** 20;
+    console.log(`retainInWorker: ${mib.toFixed(1)} MiB on spinner (truth 24)`);
+    assert.ok(mib > 24 * 0.75 && mib < 24 * 1.25, `${mib} MiB`);
+
+    const threads = await fetch(`${app.base}/goroutine?debug=1`);
+    const text = await threads.text();
+    assert.match(text, /goroutine profile: total 3/);
+    assert.match(text, /worker #\d+ \(spinner\)/);
+    assert.match(text, /worker #\d+ \(nested\)/);
+  } finally {
+    await app.stop();
+  }
+  // Nothing but the program's own line in its output.
+  assert.equal(app.stdout(), "busy\n");
+  assert.equal(app.stderr(), "");
+});
+
+Deno.test("the private inspector is no door: no target list, no session for a guessed address, nothing printed", async () => {
+  const app = runWatched(BUSY_APP);
+  try {
+    await waitBusy(app);
+    const inspector = `127.0.0.1:${app.inspectPort}`;
+    for (const path of ["/json/list", "/json", "/json/version"]) {
+      const response = await fetch(`http://${inspector}${path}`);
+      await response.body?.cancel();
+      assert.equal(response.status, 404, path);
+    }
+    // A WebSocket to a made-up session id: refused before any protocol.
+    for (
+      const path of [`/ws/${crypto.randomUUID()}`, `/${crypto.randomUUID()}`]
+    ) {
+      const refused = await new Promise<boolean>((resolve) => {
+        const ws = new WebSocket(`ws://${inspector}${path}`);
+        ws.onopen = () => {
+          ws.close();
+          resolve(false);
+        };
+        ws.onerror = () => resolve(true);
+      });
+      assert.ok(refused, `a session at ${path} was opened`);
+    }
+    // The watcher still answers.
+    const index = await fetch(`${app.base}/`);
+    assert.equal(index.status, 200);
+    await index.body?.cancel();
+  } finally {
+    await app.stop();
+  }
+  assert.equal(app.stderr(), "");
+});
+
+Deno.test("a watched program ends as it would without pprof: Deno.exit's code, or running out of work, with nothing printed", async (t) => {
+  await t.step("Deno.exit(3)", async () => {
+    const app = runWatched(BUSY_APP, ["exit"]);
+    const status = await app.status;
+    assert.equal(status.code, 3, app.stderr());
+    assert.equal(app.stdout(), "busy\n");
+    assert.equal(app.stderr(), "");
+  });
+  await t.step("out of work", async () => {
+    const app = runWatched(BUSY_APP, ["end"]);
+    const status = await app.status;
+    assert.equal(status.code, 0, app.stderr());
+    assert.equal(app.stdout(), "busy\n");
+    assert.equal(app.stderr(), "");
+  });
+});
+
+Deno.test("coredeno run -A: the program starts (no --allow-sys added to -A), is watched, and prints only its own output", async () => {
+  const child = captured(
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-run",
+        "--allow-read",
+        "--allow-env",
+        "--allow-net",
+        MAIN,
+        "run",
+        "--pprof",
+        "127.0.0.1:0",
+        "-A",
+        BUSY_APP,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn(),
+  );
+  try {
+    await waitBusy(child);
+    const [, address] = child.stderr().match(
+      /^coredeno run: pprof at (http:\/\/127\.0\.0\.1:\d+)\/debug\/pprof\/$/m,
+    )!;
+    const p = await fetchProfile(`${address}/debug/pprof/profile?seconds=1`);
+    assert.ok((selfByIsolate(p, "cpu", "workerSpin").get("spinner") ?? 0) > 0);
+  } finally {
+    await child.stop();
+  }
+  assert.equal(child.stdout(), "busy\n");
+  // coredeno run's own line, before the program started: nothing else.
+  assert.match(child.stderr(), /^coredeno run: pprof at http:\/\/[^\n]+\n$/);
+});
+
+/** The program's resident memory, from /proc (Linux). */
+function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024;
+}
+
+Deno.test("workers that end during a capture (closing, terminated, throwing) leave their samples so far, and the capture does not wait for them", async () => {
+  const app = runWatched(new URL("churn_app.ts", FIXTURES).pathname, [
+    "9",
+    "600",
+  ]);
+  try {
+    await waitFor("the program to start", () => /started/.test(app.stdout()));
+    const t0 = performance.now();
+    const p = await fetchProfile(`${app.base}/profile?seconds=8`);
+    const overshoot = performance.now() - t0 - 8000;
+    assert.match(app.stdout(), /done 9/);
+    assert.ok(overshoot < 3000, `${overshoot} ms late`);
+    const byIsolate = selfByIsolate(p, "cpu", "churnSpin");
+    console.log(
+      `churnSpin by isolate: ${
+        JSON.stringify([...byIsolate].map(([k, v]) => [k, Math.round(v / 1e6)]))
+      } ms`,
+    );
+    for (const end of ["close", "terminate", "throw"]) {
+      // Three workers of each kind spun 600 ms each; their parts are
+      // collected every 250 ms, so most of it is in.
+      const ms = (byIsolate.get(`churn-${end}`) ?? 0) / 1e6;
+      assert.ok(ms > 3 * 600 * 0.4, `churn-${end}: ${ms} ms`);
+    }
+    const comments = p.comment.map((c) => p.stringTable.strings[Number(c)]!);
+    assert.ok(comments.some((c) => /is incomplete: .*ended/.test(c)));
+  } finally {
+    await app.stop();
+  }
+});
+
+Deno.test("200 workers started and ended during a 30 s capture leak nothing: the isolates go, the memory stays", async () => {
+  const app = runWatched(new URL("churn_app.ts", FIXTURES).pathname, [
+    "200",
+    "20",
+  ]);
+  try {
+    await waitFor("the program to start", () => /started/.test(app.stdout()));
+    const before = rssMiB(app.child.pid);
+    const p = await fetchProfile(`${app.base}/profile?seconds=30`);
+    assert.match(app.stdout(), /done 200/);
+    const after = rssMiB(app.child.pid);
+    const threads = await (await fetch(`${app.base}/goroutine?debug=1`)).text();
+    const created = await (await fetch(`${app.base}/threadcreate?debug=1`))
+      .text();
+    console.log(
+      `RSS ${before.toFixed(1)} MiB before, ${after.toFixed(1)} MiB after; ` +
+        `${p.sample.length} samples; ${threads.split("\n")[0]}; ${
+          created.split("\n")[0]
+        }`,
+    );
+    assert.match(threads, /^goroutine profile: total 1\n/);
+    assert.match(created, /^threadcreate profile: total 201\n/);
+    // 200 isolates came and went: what they left behind is their profiles'
+    // share of this capture and their entries in threadcreate.
+    assert.ok(after - before < 40, `RSS grew ${after - before} MiB`);
+  } finally {
+    await app.stop();
+  }
+});
