@@ -396,8 +396,9 @@ interface Acc {
   cum: number;
   baseFlat: number;
   baseCum: number;
-  /** line → [flat, cum] */
+  /** line → [flat, cum], in the profile and in the base */
   lines: Map<number, [number, number]>;
+  baseLines: Map<number, [number, number]>;
 }
 
 /**
@@ -417,7 +418,14 @@ export function topTable(
     if (!a) {
       accs.set(
         func,
-        a = { flat: 0, cum: 0, baseFlat: 0, baseCum: 0, lines: new Map() },
+        a = {
+          flat: 0,
+          cum: 0,
+          baseFlat: 0,
+          baseCum: 0,
+          lines: new Map(),
+          baseLines: new Map(),
+        },
       );
     }
     return a;
@@ -437,16 +445,14 @@ export function topTable(
         }
         if (seen.has(func)) continue;
         seen.add(func);
-        if (isBase) {
-          a.baseCum += v;
-          continue;
-        }
-        a.cum += v;
+        if (isBase) a.baseCum += v;
+        else a.cum += v;
+        const lines = isBase ? a.baseLines : a.lines;
         const line = sample.lines[i]!;
-        const costs = a.lines.get(line) ?? [0, 0];
+        const costs = lines.get(line) ?? [0, 0];
         if (i === 0) costs[0] += v;
         costs[1] += v;
-        a.lines.set(line, costs);
+        lines.set(line, costs);
       }
     }
   };
@@ -462,7 +468,8 @@ export function topTable(
     const [name, file] = table.funcs[func]!;
     let line = starts.get(`${name}\0${file}`) ?? 0;
     let best: [number, number] | undefined;
-    for (const [l, costs] of a.lines) {
+    // A function gone since the base: its line there.
+    for (const [l, costs] of a.lines.size > 0 ? a.lines : a.baseLines) {
       if (
         l > 0 &&
         (!best || costs[0] > best[0] ||
