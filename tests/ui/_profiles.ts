@@ -167,10 +167,11 @@ export function diffPair(): { base: Uint8Array; now: Uint8Array } {
 }
 
 /**
- * A CPU profile whose call tree has `nodes` nodes (distinct call paths):
- * a random tree (fixed seed) up to 16 deep, each node a sample of its own
- * with a heavy-tailed value, function names reused across the tree as in a
- * real program.
+ * A CPU profile whose call tree has `nodes` nodes (distinct call paths),
+ * shaped like a server's: a few branches near the root, then mostly long
+ * call chains that fork now and then, up to 60 deep; each node a sample of
+ * its own; function names reused across the tree as in a real program.
+ * Fixed seed: the same profile every time.
  */
 export function largeProfile(nodes: number): Uint8Array {
   let seed = 42;
@@ -184,7 +185,14 @@ export function largeProfile(nodes: number): Uint8Array {
   let made = 0;
   for (let next = 0; made < nodes && next < queue.length; next++) {
     const path = queue[next]!;
-    const children = path.length >= 16 ? 0 : 1 + Math.floor(random() * 6);
+    const depth = path.length;
+    const children = depth >= 60
+      ? 0
+      : depth < 3
+      ? 3 + Math.floor(random() * 6)
+      : random() < 0.85
+      ? 1
+      : 2 + Math.floor(random() * 3);
     const used = new Set<number>();
     for (let c = 0; c < children && made < nodes; c++) {
       let k = Math.floor(random() * names);
@@ -196,7 +204,7 @@ export function largeProfile(nodes: number): Uint8Array {
         1 + k % 300,
       ];
       const child = [...path, frame];
-      const ms = 1 + Math.floor(200 * random() ** 6);
+      const ms = 1 + Math.floor(50 * random() ** 2);
       stacks.push({ frames: child, values: cpu(ms * 10) });
       queue.push(child);
       made++;
