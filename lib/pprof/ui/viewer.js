@@ -415,7 +415,7 @@ async function controls(data) {
   els.markdown.href = "report.md?" + dataQuery();
   els.speedscope.href = "speedscope/#profileURL=" +
     encodeURIComponent("../profile.pb.gz?" + narrowed.toString()) +
-    "&title=" + encodeURIComponent(data.title) + "&viewMode=left-heavy";
+    "&title=" + encodeURIComponent(data.title) + "&view=left-heavy";
 }
 
 // ---- events
