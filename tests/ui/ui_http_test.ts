@@ -15,7 +15,11 @@ import {
   startWorkload,
   waitFor,
 } from "../_helpers.ts";
-import { decodeProfile } from "../../lib/pprof/ui/analysis.ts";
+import {
+  decodeProfile,
+  type FlameTree,
+  type TopRow,
+} from "../../lib/pprof/ui/analysis.ts";
 import { denoDir } from "../../lib/profile/sourcemap.ts";
 import { diffPair, labelledProfile, profileBytes } from "./_profiles.ts";
 
@@ -29,23 +33,7 @@ interface FlameJson {
   index: number;
   labels: { key: string; values: { value: string; total: number }[] }[];
   base?: { title: string; total: number };
-  tree: {
-    funcs: [string, string][];
-    func: number[];
-    depth: number[];
-    value: number[];
-    base?: number[];
-  };
-}
-
-interface TopRow {
-  name: string;
-  file: string;
-  line: number;
-  flat: number;
-  cum: number;
-  baseFlat?: number;
-  baseCum?: number;
+  tree: FlameTree;
 }
 
 interface SourceJson {

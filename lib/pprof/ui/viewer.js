@@ -427,14 +427,22 @@ els.take.addEventListener("submit", (e) => {
 els.type.addEventListener("change", () => {
   els.secondsLabel.hidden = els.type.value !== "profile";
 });
-els.file.addEventListener("change", async () => {
-  const file = els.file.files[0];
-  if (!file) return;
-  const id = await upload(file);
-  els.file.value = "";
+/** Keeps `file` (from the file input or a drop) and shows it, or as the base. */
+async function openFile(file, asBase) {
+  const id = file ? await upload(file) : undefined;
   if (!id) return;
-  setParams({ ...FRESH, id, type: null, seconds: null }, true);
+  setParams(
+    asBase
+      ? { base: id, zoom: null }
+      : { ...FRESH, id, type: null, seconds: null },
+    true,
+  );
   show();
+}
+
+els.file.addEventListener("change", async () => {
+  await openFile(els.file.files[0], false);
+  els.file.value = "";
 });
 els.sample.addEventListener("change", () => {
   setParams({ sample: els.sample.value, zoom: null }, true);
@@ -476,13 +484,8 @@ els.again.addEventListener("click", async () => {
   show();
 });
 els.baseFile.addEventListener("change", async () => {
-  const file = els.baseFile.files[0];
-  if (!file) return;
-  const id = await upload(file);
+  await openFile(els.baseFile.files[0], true);
   els.baseFile.value = "";
-  if (!id) return;
-  setParams({ base: id, zoom: null }, true);
-  show();
 });
 els.files.addEventListener("change", () => {
   setParams({ file: els.files.value, line: null, fn: null }, true);
@@ -506,15 +509,10 @@ document.addEventListener("dragover", (e) => {
 document.addEventListener("dragleave", (e) => {
   if (!e.relatedTarget) document.body.classList.remove("dragging");
 });
-document.addEventListener("drop", async (e) => {
+document.addEventListener("drop", (e) => {
   e.preventDefault();
   document.body.classList.remove("dragging");
-  const file = e.dataTransfer && e.dataTransfer.files[0];
-  if (!file) return;
-  const id = await upload(file);
-  if (!id) return;
-  setParams({ ...FRESH, id, type: null, seconds: null }, true);
-  show();
+  openFile(e.dataTransfer && e.dataTransfer.files[0], false);
 });
 globalThis.addEventListener("popstate", () => show());
 let resizing = 0;
