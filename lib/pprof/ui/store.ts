@@ -8,8 +8,11 @@ import { decodeProfile, type Model, readModel } from "./analysis.ts";
 
 /** How many profiles a viewer keeps. */
 export const KEPT_PROFILES = 16;
-/** The bytes it keeps at most (a profile larger than this alone is still kept, alone). */
-export const KEPT_BYTES = 256 * 2 ** 20;
+/**
+ * The profile bytes it keeps at most (one larger than this is still kept,
+ * alone): each kept profile is also held decoded, several times its size.
+ */
+export const KEPT_BYTES = 64 * 2 ** 20;
 
 export interface Kept {
   id: string;
