@@ -13,7 +13,25 @@ import { assertProfileInvariants } from "./profile/_invariants.ts";
 
 const hasGo = goAvailable();
 
-function captureCommand(args: string[], dir: string, stdout: "piped" | "null") {
+const WORKLOAD = new URL("pprof/fixtures/workload.ts", import.meta.url)
+  .pathname;
+const WORKLOAD_LINES = Deno.readTextFileSync(WORKLOAD).split("\n");
+
+/** The 1-based line of `name`'s `// hot` loop in the workload. */
+function hotLine(name: string): number {
+  const start = WORKLOAD_LINES.findIndex((l) =>
+    l.startsWith(`export function ${name}(`)
+  );
+  return start + 1 +
+    WORKLOAD_LINES.slice(start).findIndex((l) => l.endsWith("// hot"));
+}
+
+function captureCommand(
+  args: string[],
+  dir: string,
+  stdout: "piped" | "null",
+  flags: string[] = [],
+) {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -21,6 +39,7 @@ function captureCommand(args: string[], dir: string, stdout: "piped" | "null") {
       CONFIG,
       "--allow-net",
       `--allow-write=${dir}`,
+      ...flags,
       MAIN,
       "capture",
       ...args,
@@ -33,8 +52,8 @@ function captureCommand(args: string[], dir: string, stdout: "piped" | "null") {
   });
 }
 
-async function capture(args: string[], dir: string) {
-  const output = await captureCommand(args, dir, "piped").output();
+async function capture(args: string[], dir: string, flags: string[] = []) {
+  const output = await captureCommand(args, dir, "piped", flags).output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return {
     code: output.code,
@@ -96,6 +115,76 @@ Deno.test("coredeno capture saves checked profiles and prints their top", async 
         assert.match(result.stdout, /retainMemory/);
         assert.match(result.stderr, /Saved heap in mem\.pb\.gz/);
         assertProfileInvariants(await Deno.readFile(`${dir}/mem.pb.gz`));
+      },
+    );
+
+    await t.step(
+      "--format md: top functions at their hottest line, hot lines, call paths",
+      async () => {
+        const result = await capture([
+          "--url",
+          url,
+          "--seconds",
+          "2",
+          "--format",
+          "md",
+          "-o",
+          "md.pb.gz",
+        ], dir);
+        assert.equal(result.code, 0, result.stderr);
+        const md = result.stdout;
+        assert.match(md, new RegExp(`^# CPU profile of 2 s from ${url}\n`));
+        const hot = `${WORKLOAD}:${hotLine("alpha")}`;
+        assert.match(
+          md,
+          new RegExp(
+            `## Top functions by cpu \\(flat\\)\n\n.*\n.*\n\\| [\\d.]+m?s \\| [\\d.]+% \\| [\\d.]+m?s \\| [\\d.]+% \\| \`alpha\` \\| \`${hot}\` \\|`,
+          ),
+          "alpha is the top function, at its hot line",
+        );
+        assert.match(
+          md,
+          new RegExp(
+            `## Hottest lines\n\n.*\n.*\n\\| [\\d.]+m?s \\| [\\d.]+% \\| [\\d.]+m?s \\| \`${hot}\` \\| \`alpha\` \\|`,
+          ),
+        );
+        assert.match(
+          md,
+          /## Heaviest call paths\n\n.*\n\n1\. [\d.]+m?s \([\d.]+%\): .* → `alpha` \(`[^`]+workload\.ts:\d+`\)\n/,
+        );
+        assert.match(result.stderr, /Saved profile in md\.pb\.gz/);
+      },
+    );
+
+    await t.step(
+      "--format md --base: what grew since a saved profile",
+      async () => {
+        const result = await capture(
+          [
+            "--url",
+            url,
+            "--type",
+            "heap",
+            "--format",
+            "md",
+            "--base",
+            `${dir}/mem.pb.gz`,
+            "-o",
+            "mem2.pb.gz",
+          ],
+          dir,
+          [`--allow-read=${dir}`],
+        );
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /^# heap profile from /);
+        assert.match(
+          result.stdout,
+          new RegExp(
+            `## Compared with ${dir}/mem\\.pb\\.gz\n\nTotal [\\d.]+[kMG]?B → [\\d.]+[kMG]?B`,
+          ),
+        );
+        assert.match(result.stdout, /### Grew\n/);
+        assert.match(result.stdout, /### Shrank\n/);
       },
     );
 
@@ -201,6 +290,22 @@ Deno.test("coredeno capture saves checked profiles and prints their top", async 
     await t.step("bad flags: exit 2", async () => {
       assert.equal((await capture(["--type", "nosuch"], dir)).code, 2);
       assert.equal((await capture(["--seconds", "-1"], dir)).code, 2);
+      const format = await capture(["--format", "xml"], dir);
+      assert.equal(format.code, 2);
+      assert.match(
+        format.stderr,
+        /^unknown --format xml \(want text or md\)\n$/,
+      );
+      const base = await capture(["--base", "x.pb.gz"], dir);
+      assert.equal(base.code, 2);
+      assert.match(base.stderr, /^--base needs --format md\n$/);
+      const unreadable = await capture(
+        ["--format", "md", "--base", `${dir}/nosuch.pb.gz`],
+        dir,
+        [`--allow-read=${dir}`],
+      );
+      assert.equal(unreadable.code, 2);
+      assert.match(unreadable.stderr, /^cannot read --base .*nosuch\.pb\.gz: /);
     });
   } finally {
     await workload.stop();

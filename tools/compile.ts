@@ -1,7 +1,8 @@
 /**
  * `deno task compile`: builds the single executable `coredeno` with the
  * permissions of `deno task start` baked in (never -A), the npm packages and
- * the UI assets (page.html, flame.js, flame.css, imported as text) inside.
+ * the viewer's assets (lib/pprof/ui/: page, scripts, style and speedscope's
+ * build, imported as text) inside.
  *
  * It compiles the bundle (`deno task bundle`: `dist/coredeno.js`), not
  * `main.ts`, with the bundle's source map included: an executable has no

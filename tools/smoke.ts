@@ -164,21 +164,30 @@ export async function smoke(
 
 /** The row's line exists in the source, and the function's name is at or above it. */
 /**
- * The flame-graph page and its files, which are text imports: a build that
+ * The viewer's page and its files, which are text imports: a build that
  * left them out of its module graph would fail here, in a folder away from
- * the checkout. The script and style are served as the checkout has them.
+ * the checkout. The scripts and style are served as the checkout has them;
+ * speedscope's build (an npm package's files) is served too.
  */
 async function checkUi(base: string, repo: string): Promise<void> {
   const page = await fetch(`${base}/ui/`);
   const html = await page.text();
   if (
     page.status !== 200 ||
-    !html.includes('<script src="flame.js" defer></script>') ||
+    !html.includes('<script type="module" src="viewer.js"></script>') ||
     !html.includes('<option value="profile">profile</option>')
   ) {
     throw new Error(`ui/: ${page.status} ${html.slice(0, 200)}`);
   }
-  for (const file of ["flame.js", "flame.css"]) {
+  for (
+    const file of [
+      "viewer.js",
+      "flame.js",
+      "tables.js",
+      "format.js",
+      "viewer.css",
+    ]
+  ) {
     const response = await fetch(`${base}/ui/${file}`);
     const served = await response.text();
     const source = await Deno.readTextFile(
@@ -189,6 +198,11 @@ async function checkUi(base: string, repo: string): Promise<void> {
         `ui/${file}: ${response.status}, not lib/pprof/ui/${file} as it is`,
       );
     }
+  }
+  const speedscope = await fetch(`${base}/ui/speedscope/speedscope.js`);
+  const script = await speedscope.text();
+  if (speedscope.status !== 200 || !script.includes("speedscope")) {
+    throw new Error(`ui/speedscope/speedscope.js: ${speedscope.status}`);
   }
 }
 

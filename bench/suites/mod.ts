@@ -11,7 +11,8 @@ import { P6 } from "./dns.ts";
 import { P4 } from "./heap.ts";
 import { P9 } from "./resolver.ts";
 import { P7 } from "./start.ts";
+import { U1 } from "./viewer.ts";
 
 export type { Config, Suite } from "./common.ts";
 
-export const SUITES: Suite[] = [P1, P1n, P2, P5, P11, P3, P4, P6, P9, P7];
+export const SUITES: Suite[] = [P1, P1n, P2, P5, P11, P3, P4, P6, P9, P7, U1];

@@ -8,7 +8,7 @@ import { gunzipSync } from "node:zlib";
 import type { Profile } from "../deps.ts";
 import { decodeProfile } from "../profile/pprof.ts";
 import { message } from "../errors.ts";
-import { formatSummary, summarize } from "./summary.ts";
+import { formatSummary, markdownSummary, summarize } from "./summary.ts";
 
 /** Exit codes, one per kind of failure, so scripts can tell them apart. */
 export const EXIT = {
@@ -49,6 +49,10 @@ export interface CaptureOptions {
   output?: string;
   /** Rows of the summary; 0 prints none. */
   top: number;
+  /** The summary as a `go tool pprof -top`-like table, or a Markdown report. */
+  format?: "text" | "md";
+  /** A profile file the Markdown report compares this one with. */
+  base?: string;
   /** Show a progress bar on stderr. */
   progress: boolean;
   /** How long to wait for the response headers beyond the capture itself. */
@@ -61,6 +65,7 @@ export interface Io {
   /** Writes all of `bytes` to stdout (`--output -`): a profile is binary. */
   writeStdout(bytes: Uint8Array): Promise<void>;
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
+  readFile(path: string): Promise<Uint8Array>;
 }
 
 /** The URL to fetch: the type's endpoint under the given server, with `seconds`. */
@@ -103,6 +108,9 @@ export async function capture(options: CaptureOptions, io: Io): Promise<void> {
   if ((PROFILE_TYPES as readonly string[]).includes(named)) {
     options = { ...options, type: named as ProfileType };
   }
+  const base = options.base === undefined
+    ? undefined
+    : await readBase(options.base, io);
   const seconds = captureSeconds(options);
   const timeout = (seconds + (options.graceSeconds ?? 30)) * 1000;
   io.stderr(`Fetching ${options.type} from ${url}\n`);
@@ -140,7 +148,21 @@ export async function capture(options: CaptureOptions, io: Io): Promise<void> {
     report(`Trace: ${events} events\n`);
   } else {
     const profile = readProfile(body);
-    if (options.top > 0) report(formatSummary(summarize(profile, options.top)));
+    if (options.format === "md") {
+      report(
+        await markdownSummary(profile, {
+          title: `${
+            options.type === "profile"
+              ? `CPU profile of ${seconds} s`
+              : `${options.type} profile`
+          } from ${url.host}`,
+          top: options.top || 10,
+          ...(base ? { base: base.profile, baseTitle: base.title } : {}),
+        }),
+      );
+    } else if (options.top > 0) {
+      report(formatSummary(summarize(profile, options.top)));
+    }
   }
   try {
     // The bytes as served: gzip is binary, no text decoding on the way.
@@ -156,6 +178,25 @@ export async function capture(options: CaptureOptions, io: Io): Promise<void> {
     );
   }
   if (output !== "-") io.stderr(`Saved ${options.type} in ${output}\n`);
+}
+
+/** The `--base` profile file, read before the capture so a bad one fails fast. */
+async function readBase(path: string, io: Io) {
+  let bytes: Uint8Array;
+  try {
+    bytes = await io.readFile(path);
+  } catch (error) {
+    if (error instanceof CaptureError) throw error;
+    throw new CaptureError(
+      `cannot read --base ${path}: ${message(error)}`,
+      EXIT.usage,
+    );
+  }
+  try {
+    return { profile: decodeProfile(bytes), title: path };
+  } catch (error) {
+    throw new CaptureError(`--base ${path}: ${message(error)}`, EXIT.invalid);
+  }
 }
 
 /** `go tool pprof`'s wording: the body only when the server marks it as a Go pprof error. */

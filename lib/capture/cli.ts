@@ -45,6 +45,19 @@ const FLAGS: readonly FlagSpec[] = [
     usage: "rows of the summary, 0 for none",
     default: "10",
   },
+  {
+    names: ["format"],
+    kind: "string",
+    usage:
+      "the summary: text (a top table) or md (a Markdown report: top functions, hottest lines, call paths)",
+    default: "text",
+  },
+  {
+    names: ["base"],
+    kind: "string",
+    usage:
+      "a saved profile to compare with (--format md): what grew and what shrank",
+  },
   { names: ["quiet"], kind: "bool", usage: "no progress bar" },
   {
     names: ["progress"],
@@ -86,6 +99,16 @@ export async function runCapture(args: readonly string[]): Promise<number> {
     if (!Number.isInteger(top) || top < 0) {
       throw new CaptureError("--top wants a whole number", EXIT.usage);
     }
+    const format = values.get("format") ?? "text";
+    if (format !== "text" && format !== "md") {
+      throw new CaptureError(
+        `unknown --format ${format} (want text or md)`,
+        EXIT.usage,
+      );
+    }
+    if (values.has("base") && format !== "md") {
+      throw new CaptureError("--base needs --format md", EXIT.usage);
+    }
     const secondsText = values.get("seconds");
     const seconds = secondsText === undefined ? undefined : Number(secondsText);
     const fractional = type === "trace"; // Go parses trace's seconds as a float
@@ -104,6 +127,8 @@ export async function runCapture(args: readonly string[]): Promise<number> {
       ...(seconds === undefined ? {} : { seconds }),
       ...(values.has("output") ? { output: values.get("output")! } : {}),
       top,
+      format,
+      ...(values.has("base") ? { base: values.get("base")! } : {}),
       progress: values.get("quiet") !== "true" &&
         (values.get("progress") === "true" || Deno.stderr.isTerminal()),
     }, {
@@ -130,6 +155,21 @@ export async function runCapture(args: readonly string[]): Promise<number> {
           );
         }
         await Deno.writeFile(path, bytes);
+      },
+      async readFile(path) {
+        // Asked at run time, as for writing: `deno task capture` grants
+        // only the network.
+        const permission = await Deno.permissions.request({
+          name: "read",
+          path,
+        });
+        if (permission.state !== "granted") {
+          throw new CaptureError(
+            `no permission to read ${path}: allow it`,
+            EXIT.usage,
+          );
+        }
+        return await Deno.readFile(path);
       },
     });
     return EXIT.ok;

@@ -36,6 +36,8 @@ export interface Endpoint {
    * profiles, linked to `NAME/`.
    */
   readonly subtree?: boolean;
+  /** Links into a subtree endpoint, listed beside it on the index. */
+  readonly links?: readonly { text: string; href: string }[];
   /**
    * Runs for a while whatever its parameters (a CPU profile, a trace), so
    * it ends early when the client goes away. Any request with `seconds` does.
@@ -46,7 +48,7 @@ export interface Endpoint {
   /**
    * Answers one request. `signal` aborts when the client goes away or the
    * listener shuts down, so long captures end early instead of holding on.
-   * `path` is the decoded path under the base (`heap`, `ui/flame.js`).
+   * `path` is the decoded path under the base (`heap`, `ui/viewer.js`).
    */
   serve(
     request: Request,
@@ -168,7 +170,12 @@ function indexPage(base: string, endpoints: readonly Endpoint[]): string {
   const profiles = endpoints.filter((e) => !e.subtree);
   const views = endpoints.filter((e) => e.subtree).map((e) => {
     const name = escapeHtml(e.name);
-    return `<a href='${name}/'>${name}/</a>`;
+    const links = (e.links ?? []).map((l) =>
+      ` <a href='${escapeHtml(l.href)}'>${escapeHtml(l.text)}</a>`
+    );
+    return `<a href='${name}/'>${name}/</a>${
+      links.length ? `:${links.join("")}` : ""
+    }`;
   });
   const rows = profiles.map((e) => {
     const name = escapeHtml(e.name);

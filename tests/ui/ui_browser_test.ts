@@ -1,9 +1,10 @@
 /**
- * The flame graph as a person uses it, in headless Chromium (Debian's
+ * The viewer as a person uses it, in headless Chromium (Debian's
  * `chromium`, driven by `playwright-core` in `_chromium.ts`) against a
- * running workload: the hot function `alpha` is found, hovered, searched
- * and zoomed, and a dropped heap file is drawn. Screenshots land in
- * tests/ui/out/ (gitignored) for a human to look at.
+ * running workload: each view opened from its link (flame graph, top,
+ * source at the hot line, report, a comparison, a label filter,
+ * speedscope), and a dropped file. Screenshots land in tests/ui/out/
+ * (gitignored); docs/viewer/ keeps a copy for the README.
  */
 
 import { startWorkload } from "../_helpers.ts";
@@ -13,17 +14,17 @@ const OUT = new URL("./out", import.meta.url).pathname;
 
 await browserTest({
   name:
-    "pprof ui in Chromium: CPU flame graph, hover, search, zoom, dropped file",
-  what: "flame-graph browser test",
+    "pprof ui in Chromium: every view from its link, a diff, labels, speedscope",
+  what: "viewer browser test",
   driver: new URL("./_chromium.ts", import.meta.url).pathname,
-  steps: 7,
+  steps: 13,
 }, async (drive) => {
   await Deno.mkdir(OUT, { recursive: true });
   const workload = await startWorkload();
   try {
     const stdout = await drive([workload.base, OUT]);
     console.log(
-      `${stdout.trim()}\nscreenshots: ${OUT}/{cpu-search,cpu-zoom,heap-file}.png`,
+      `${stdout.trim()}\nscreenshots: ${OUT}/viewer-*.png`,
     );
   } finally {
     await workload.stop();
