@@ -294,3 +294,46 @@ Deno.test("coredeno run: the program's exit code, its own error at import, the l
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "examples/workers.ts under coredeno run: every isolate in one profile, each labelled (go tool pprof -tags, -tagfocus)",
+  ignore: !hasGo,
+  async fn() {
+    const examples = new URL("examples/", REPO).pathname;
+    const run = coredenoRun(["--pprof", "127.0.0.1:0", "workers.ts"], examples);
+    try {
+      const [, pprofBase] = await waitForLine(
+        run,
+        /coredeno run: pprof at (http:\/\/127\.0\.0\.1:\d+)\/debug\/pprof\//,
+      );
+      await waitForLine(run, /100 rounds/);
+      const url = `${pprofBase}/debug/pprof/profile?seconds=3`;
+      const tags = await goToolPprof(["-tags", url]);
+      assert.equal(tags.code, 0, tags.stderr);
+      assert.match(tags.stdout, /^ isolate: Total/m);
+      assert.match(tags.stdout, /: hasher$/m);
+      assert.match(tags.stdout, /: sieve$/m);
+      for (
+        const [isolate, hot] of [["hasher", "hashBlocks"], [
+          "sieve",
+          "countPrimes",
+        ]]
+      ) {
+        const top = await goToolPprof([
+          "-top",
+          "-lines",
+          "-tagfocus",
+          `isolate=${isolate}`,
+          url,
+        ]);
+        assert.equal(top.code, 0, top.stderr);
+        const entry = topJavaScriptEntry(top.stdout);
+        assert.equal(entry.name, hot, top.stdout);
+        assert.equal(entry.file, `${examples}workers_task.ts`, top.stdout);
+      }
+    } finally {
+      await run.stop();
+    }
+  },
+});

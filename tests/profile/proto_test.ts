@@ -18,7 +18,7 @@ import {
   ValueType,
 } from "../../lib/deps.ts";
 import { deltaProfile, encodeProfile } from "../../lib/profile/mod.ts";
-import { captureCpuProfile, profiler } from "./_profiler.ts";
+import { LocalIsolates, Profiler } from "../../lib/profile/mod.ts";
 import { decodeProfile } from "../../lib/profile/pprof.ts";
 import { encodeProto } from "../../lib/profile/proto.ts";
 import { alpha, beta } from "./testdata/workload.ts";
@@ -31,8 +31,18 @@ function assertSameBytes(p: Profile): void {
 }
 
 Deno.test("proto: CPU, heap, block and delta profiles encode as pprof-format does", async () => {
+  // A profiler of its own, closed at the end: no sampler is left running.
+  const profiler = new Profiler(new LocalIsolates(), { intervalMicros: 1000 });
+  try {
+    await encodesAsPprofFormat(profiler);
+  } finally {
+    await profiler.close();
+  }
+});
+
+async function encodesAsPprofFormat(profiler: Profiler) {
   const kept: number[][] = [];
-  const cpu = await captureCpuProfile({ durationMillis: 300 });
+  const cpu = await profiler.cpuProfile({ durationMillis: 300 });
   for (let i = 0; i < 200; i++) kept.push(new Array(1000).fill(i));
   alpha(20);
   beta(20);
@@ -55,7 +65,7 @@ Deno.test("proto: CPU, heap, block and delta profiles encode as pprof-format doe
   const served = new Uint8Array(gunzipSync(await encodeProfile(cpu)));
   assert.deepEqual(encodeProto(decodeProfile(served)), served);
   assert.ok(kept.length > 0 && cpu.sample.length > 0);
-});
+}
 
 Deno.test("proto: 64-bit, negative and fractional numbers, labels, long and UTF-8 fields", () => {
   const strings = new StringTable();
