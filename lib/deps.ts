@@ -39,4 +39,4 @@ export {
   LEAST_UPPER_BOUND,
   originalPositionFor,
   TraceMap,
-} from "npm:@jridgewell/trace-mapping@0.3.31";
+} from "./deps_maps.ts";

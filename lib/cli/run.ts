@@ -29,7 +29,7 @@
 
 import { START_PERMISSIONS } from "../permissions.ts";
 import { parsePort, splitHostPort } from "../net/host_port.ts";
-import { DEFAULT_ADDRESS } from "../pprof/mod.ts";
+import { DEFAULT_ADDRESS } from "../pprof/listen.ts";
 
 /** Exit status for bad usage, as Go's flag package (and coredeno) use. */
 const EXIT_USAGE = 2;
@@ -259,6 +259,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   if (plan.pprof.allocations) attach.searchParams.set("allocations", "");
   const env: Record<string, string> = {};
   if (inspectPort !== undefined) {
+    attach.searchParams.set("watch", "");
     env.DENO_LOG = quietInspectorLog(plan.denoFlags, Deno.env.get("DENO_LOG"));
     if (!Deno.env.get("DENO_LOG")) attach.searchParams.set("unsetLog", "");
   }

@@ -42,13 +42,13 @@ import { parseAllowed } from "./allow.ts";
 import { PPROF_PATH } from "./handler.ts";
 import { goError } from "./http.ts";
 import { pprofProcess, surfaceHandler } from "./process.ts";
+import { DEFAULT_ADDRESS } from "./listen.ts";
 import { type AllowedNet, listenPprof } from "./surface.ts";
-import { WatcherBackend } from "./watch.ts";
+import { listenInWatcher, WatcherBackend } from "./watch.ts";
 
 export { PprofConflictError };
 
-/** Where `servePprof()` and the Corefile's bare `pprof` listen. */
-export const DEFAULT_ADDRESS = "localhost:6053";
+export { DEFAULT_ADDRESS };
 
 /** What a pprof surface serves; the same as the Corefile's `pprof` block. */
 export interface PprofOptions {
@@ -230,7 +230,7 @@ export function servePprof(options: ServePprofOptions = {}): PprofServer {
   try {
     if (backend instanceof WatcherBackend) {
       // Served by the watcher, where a busy main thread cannot hold it up.
-      listener = backend.listen(at, {
+      listener = listenInWatcher(backend, at, {
         allow: settings.allow.map((a) => a.text),
         path: settings.path,
       }, "servePprof()");
@@ -246,14 +246,12 @@ export function servePprof(options: ServePprofOptions = {}): PprofServer {
     }
   } catch (error) {
     void hold.release();
-    if (
-      error instanceof ListenerConflictError ||
-      (error as Error).name === "ListenerConflictError"
-    ) {
+    if (error instanceof ListenerConflictError) {
       throw new PprofConflictError(
         `pprof: servePprof(): ${(error as Error).message}`,
       );
     }
+    if (error instanceof PprofConflictError) throw error;
     throw new Error(`pprof: ${message(error)}`, { cause: error });
   }
   return {

@@ -7,14 +7,8 @@
  * profile (what `go tool pprof URL` asks for) must be able to finish.
  */
 
-import { pluginLogger } from "../log.ts";
-import type { IPNet } from "../net/ip.ts";
-import {
-  acquireHttpListener,
-  type HttpListener,
-  type ListenAddress,
-} from "../net/http_listeners.ts";
-import { isAllowed, isLoopbackHost } from "./allow.ts";
+import { isAllowed } from "./allow.ts";
+import type { AllowedNet, SurfaceHandler } from "./listen.ts";
 import {
   cmdlineEndpoint,
   createPprofHandler,
@@ -34,8 +28,6 @@ import {
 } from "./runtime.ts";
 import { uiEndpoint } from "./ui/mod.ts";
 
-const log = pluginLogger("pprof");
-
 /** Every endpoint this build serves, in no particular order (the index sorts). */
 export function pprofEndpoints(engine: Engine): Endpoint[] {
   const endpoints: Endpoint[] = [
@@ -53,19 +45,6 @@ export function pprofEndpoints(engine: Engine): Endpoint[] {
   // The flame graph takes its profiles through the endpoints above.
   return [...endpoints, uiEndpoint(endpoints)];
 }
-
-/** A client allowed by CIDR, as written and parsed. */
-export interface AllowedNet {
-  text: string;
-  net: IPNet;
-}
-
-/** Answers one request; `info` gives the peer for `allow`, `shutdown` ends long captures. */
-export type SurfaceHandler = (
-  request: Request,
-  info?: { remoteAddr: Deno.Addr },
-  shutdown?: AbortSignal,
-) => Promise<Response>;
 
 /**
  * The handler for one surface. With an `allow` list, a request whose peer is
@@ -97,27 +76,4 @@ export function pprofSurface(
   };
 }
 
-/**
- * Serves `handler` on `at`, synchronously: a bind failure throws at once,
- * worded as Go's `net.Listen`. Listening beyond loopback is said in the log.
- */
-export function listenPprof(
-  at: ListenAddress,
-  allow: readonly AllowedNet[],
-  handler: SurfaceHandler,
-  options: { exclusive?: string } = {},
-): HttpListener {
-  if (!isLoopbackHost(at.host)) {
-    const who = allow.length === 0
-      ? "anyone who reaches it"
-      : `clients in ${allow.map((a) => a.text).join(" ")}`;
-    log.warning(
-      `listening on ${at.address}, beyond loopback: ${who} can read this process's profiles`,
-    );
-  }
-  return acquireHttpListener(
-    at,
-    (request, shutdown, info) => handler(request, info, shutdown),
-    options,
-  );
-}
+export { type AllowedNet, listenPprof, type SurfaceHandler } from "./listen.ts";

@@ -26,7 +26,7 @@
 import inspector from "node:inspector";
 import process from "node:process";
 import { Worker } from "node:worker_threads";
-import { SourceMaps } from "../profile/sourcemap.ts";
+import type { SourceMaps } from "../profile/sourcemap.ts";
 import { type Stall, startLagMonitor } from "../profile/stalls.ts";
 import type {
   AgreedSettings,
@@ -35,6 +35,7 @@ import type {
   RawHeapProfile,
 } from "../profile/engine.ts";
 import { program } from "../profile/program.ts";
+import { PprofConflictError } from "../profile/process.ts";
 import { type Message, Rpc } from "./rpc.ts";
 
 /** How long the main thread waits for the watcher to bind a listener. */
@@ -105,8 +106,7 @@ export interface SurfaceSpec {
 export class WatcherBackend implements Backend {
   readonly kind = "watcher";
   readonly profiler = undefined;
-  /** Maps for profiles built here (the `@datadog/pprof`-shaped API's). */
-  readonly sourceMaps = new SourceMaps();
+  #maps: Promise<SourceMaps> | undefined;
   /** Settles once every isolate's profiler runs; rejects if the watcher failed. */
   readonly ready: Promise<void>;
   readonly #worker: Worker;
@@ -159,6 +159,13 @@ export class WatcherBackend implements Backend {
       this.#lag?.stop();
       rpc.close(new Error("the pprof watcher has ended"));
     });
+  }
+
+  /** Maps for profiles built here (the `@datadog/pprof`-shaped API's), loaded when first needed. */
+  sourceMaps(): Promise<SourceMaps> {
+    return this.#maps ??= import("../profile/sourcemap.ts").then((m) =>
+      new m.SourceMaps()
+    );
   }
 
   prepare(): void {
@@ -269,5 +276,26 @@ export class WatcherBackend implements Backend {
   async close(): Promise<void> {
     this.#lag?.stop();
     await this.#worker.terminate();
+  }
+}
+
+/**
+ * A surface served from the watcher on `at` for `source` (`servePprof()`,
+ * `coredeno run`): a bind failure throws at once, an address another
+ * surface serves is a `PprofConflictError`.
+ */
+export function listenInWatcher(
+  backend: WatcherBackend,
+  at: { address: string; host: string; port: number },
+  spec: SurfaceSpec,
+  source: string,
+): WatcherListener {
+  try {
+    return backend.listen(at, spec, source);
+  } catch (error) {
+    if ((error as Error).name !== "ListenerConflictError") throw error;
+    throw new PprofConflictError(
+      `pprof: ${source}: ${(error as Error).message}`,
+    );
   }
 }

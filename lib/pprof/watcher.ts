@@ -11,12 +11,12 @@
  */
 
 import { parentPort, workerData } from "node:worker_threads";
+import { BLOCK_SAMPLING_INTERVAL_MICROS } from "../profile/block.ts";
+import { Profiler } from "../profile/profiler.ts";
 import {
   type AgreedSettings,
-  BLOCK_SAMPLING_INTERVAL_MICROS,
   DEFAULT_INTERVAL_MICROS,
-  Profiler,
-} from "../profile/engine.ts";
+} from "../profile/types.ts";
 import { RemoteIsolates } from "../profile/remote.ts";
 import { setProgram } from "../profile/program.ts";
 import { type Stall, StallFanOut } from "../profile/stalls.ts";
@@ -25,7 +25,8 @@ import type { HttpListener } from "../net/http_listeners.ts";
 import { parseAllowed } from "./allow.ts";
 import { engineOf } from "./engine.ts";
 import { type Message, Rpc, Transfer } from "./rpc.ts";
-import { listenPprof, pprofSurface, type SurfaceHandler } from "./surface.ts";
+import { listenPprof } from "./listen.ts";
+import type { SurfaceHandler } from "./surface.ts";
 import type { SurfaceSpec } from "./watch.ts";
 
 interface Start {
@@ -87,13 +88,22 @@ setup.then(
   (error) => rpc.notify("failed", { message: String(error?.message ?? error) }),
 );
 
+/**
+ * The endpoints load with the first request (the program's first line
+ * waits for the profilers, not for these).
+ */
+const surfaces = import("./surface.ts");
+surfaces.catch(() => {});
+
 /** A surface's handler; requests wait for the profiler (or get its failure as Go's 500). */
 function surfaceFor(spec: SurfaceSpec): SurfaceHandler {
-  const handler = pprofSurface({
-    allow: spec.allow.map((text) => ({ text, net: parseAllowed(text)! })),
-    path: spec.path,
-    clientSignal: true,
-  }, engine);
+  const handler = surfaces.then(({ pprofSurface }) =>
+    pprofSurface({
+      allow: spec.allow.map((text) => ({ text, net: parseAllowed(text)! })),
+      path: spec.path,
+      clientSignal: true,
+    }, engine)
+  );
   return async (request, info, shutdown) => {
     try {
       await setup;
@@ -109,7 +119,7 @@ function surfaceFor(spec: SurfaceSpec): SurfaceHandler {
         },
       );
     }
-    return await handler(request, info, shutdown);
+    return await (await handler)(request, info, shutdown);
   };
 }
 

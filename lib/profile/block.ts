@@ -45,7 +45,7 @@
 import { fileURLToPath } from "node:url";
 import type { Profile } from "../deps.ts";
 import { pluginLogger } from "../log.ts";
-import { FrameTable, stacksToPprof, vmStateName } from "./call_tree.ts";
+import type { FrameTable } from "./call_tree.ts";
 import {
   BLOCK_CHUNK_MS,
   BLOCK_FLOOR_MS,
@@ -55,15 +55,8 @@ import {
   type StallSource,
 } from "./stalls.ts";
 import type { CallFrame, CdpCpuProfile, CpuProfileNode } from "./inspector.ts";
-import {
-  addComment,
-  fillFilenames,
-  NATIVE_FILE,
-  NATIVE_FRAME,
-  nowNanos,
-  setSampleTypes,
-} from "./pprof.ts";
-import { unrefInterval } from "./sleep.ts";
+import { NATIVE_FILE, NATIVE_FRAME } from "./frames.ts";
+import { nowNanos, unrefInterval } from "./sleep.ts";
 import type { MultiProfile, ProfilerCore } from "./types.ts";
 
 export { BLOCK_CHUNK_MS, BLOCK_FLOOR_MS, BLOCK_TICK_MS };
@@ -416,6 +409,10 @@ export class BlockProfiler {
    */
   async profile(): Promise<Profile> {
     await this.#flush();
+    // The builders load with the first profile (the watcher starts lighter).
+    const [{ FrameTable, stacksToPprof, vmStateName }, pprof] = await Promise
+      .all([import("./call_tree.ts"), import("./pprof.ts")]);
+    const { addComment, fillFilenames, setSampleTypes } = pprof;
     const table = new FrameTable();
     const stacks = [];
     for (const r of this.#records.values()) {
@@ -424,7 +421,7 @@ export class BlockProfiler {
       // Records are root first; pprof stacks are leaf first.
       const leaf = r.frames.length - 1;
       const frames = r.frames.map((f, depth) =>
-        addFrame(table, f, depth, depth === leaf ? r.leafLine : 0)
+        addFrame(table, f, depth, depth === leaf ? r.leafLine : 0, vmStateName)
       );
       stacks.push({ frames: frames.reverse(), values });
     }
@@ -502,6 +499,7 @@ function addFrame(
   f: CallFrame,
   depth: number,
   line: number,
+  vmStateName: (name: string, style: "cpu") => string,
 ): number {
   const name = depth === 0
     ? vmStateName(f.functionName, "cpu")

@@ -11,7 +11,7 @@
  * segments) and keeps that. The sources' text is never held.
  */
 
-import { originalPositionFor, TraceMap } from "../deps.ts";
+import { originalPositionFor, TraceMap } from "../deps_maps.ts";
 
 type Needle = Parameters<typeof originalPositionFor>[1];
 type Found = ReturnType<typeof originalPositionFor>;

@@ -111,8 +111,8 @@ function stopTime(restart = false): Promise<Profile> {
       options,
     }
     : undefined;
-  return stopped.finally(() => hold.release()).then((raw) =>
-    wallProfileToPprof(raw, theProfiler().backend.sourceMaps, {
+  return stopped.finally(() => hold.release()).then(async (raw) =>
+    wallProfileToPprof(raw, await theProfiler().backend.sourceMaps(), {
       mapper: options.sourceMapper,
       collectCpuTime: options.collectCpuTime,
     })
@@ -258,7 +258,7 @@ export const heap: HeapProfiler = {
       await state.starting;
       const backend = theProfiler().backend;
       const raw = await backend.readHeap();
-      const p = await heapProfileToPprof(raw, backend.sourceMaps, {
+      const p = await heapProfileToPprof(raw, await backend.sourceMaps(), {
         mapper: sourceMapper,
         ignoreSamplePath,
         generateLabels,

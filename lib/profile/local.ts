@@ -25,8 +25,8 @@ export class LocalBackend implements Backend {
     return this.#profiler;
   }
 
-  get sourceMaps(): SourceMaps {
-    return this.#profiler?.sourceMaps ?? new SourceMaps();
+  sourceMaps(): Promise<SourceMaps> {
+    return Promise.resolve(this.#profiler?.sourceMaps ?? new SourceMaps());
   }
 
   prepare(settings: AgreedSettings): void {

@@ -17,6 +17,7 @@ import {
 import { message } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { program } from "./program.ts";
+import { V8_FILE } from "./frames.ts";
 
 export type Numeric = number | bigint;
 
@@ -66,13 +67,8 @@ export function addComment(p: Profile, text: string): void {
   p.comment = [...p.comment, p.stringTable.dedup(text)];
 }
 
-/** Functions V8 reports without a script (builtins, GC, VM states). */
-export const V8_FILE = "[v8]";
-
-/** The frame for process CPU (or stall time) that no JavaScript sample accounts for. */
-export const NATIVE_FRAME = "[native: Deno runtime/non-JS]";
-/** Its pseudo-file: Deno's runtime, not a script. */
-export const NATIVE_FILE = "[deno]";
+export { NATIVE_FILE, NATIVE_FRAME, V8_FILE } from "./frames.ts";
+export { nowNanos } from "./sleep.ts";
 
 /** A bracketed pseudo-file such as `[v8]` or `[deno]`, with no path under it. */
 const PSEUDO_FILE = /^\[[^\]/]*\]$/;
@@ -214,11 +210,6 @@ export function withMainMapping(
       })
     ),
   });
-}
-
-/** Wall-clock time now, in Unix nanoseconds. */
-export function nowNanos(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1e6);
 }
 
 /** Decompressed profiles larger than this are refused (a gzip bomb guard). */

@@ -46,7 +46,7 @@ export interface Backend {
   /** Brings the samplers in line with `settings`; undefined: nobody holds the profiler. */
   apply(settings: AgreedSettings | undefined): Promise<void>;
   /** Source maps for profiles built on this thread. */
-  readonly sourceMaps: SourceMaps;
+  sourceMaps(): Promise<SourceMaps>;
   /** Heap sampling as in force (mode, interval): `heap.start`'s options. */
   setHeapSampling(
     mode: "inuse" | "allocations",

@@ -20,7 +20,7 @@
  */
 
 import process from "node:process";
-import { abortableSleep, unrefInterval } from "./sleep.ts";
+import { abortableSleep, nowNanos, unrefInterval } from "./sleep.ts";
 import type {
   CdpCpuProfile,
   CdpHeapProfile,
@@ -29,13 +29,11 @@ import type {
 } from "./inspector.ts";
 import { isolateLabel } from "./inspector.ts";
 import { SourceMaps } from "./sourcemap.ts";
-import { nowNanos } from "./pprof.ts";
+
 import { localStallSource, OwnPauses, type StallSource } from "./stalls.ts";
 import { BlockProfiler } from "./block.ts";
 import { warmUpConverter } from "./warm.ts";
-import { cpuProfileToPprof } from "./cpu.ts";
-import { heapProfileToPprof } from "./heap.ts";
-import { captureTrace, type Trace } from "./trace.ts";
+import type { Trace } from "./trace.ts";
 import type { Profile } from "../deps.ts";
 import {
   type AgreedSettings,
@@ -499,6 +497,8 @@ export class Profiler implements ProfilerCore {
   async cpuProfile(
     options: { durationMillis: number; signal?: AbortSignal },
   ): Promise<Profile> {
+    // The builders load when first used: the profiler itself starts light.
+    const { cpuProfileToPprof } = await import("./cpu.ts");
     return await cpuProfileToPprof(
       await this.captureCpu(options),
       this.sourceMaps,
@@ -507,6 +507,7 @@ export class Profiler implements ProfilerCore {
 
   /** The heap profile of every isolate, in pprof form. */
   async heapProfile(options: { gc?: boolean } = {}): Promise<Profile> {
+    const { heapProfileToPprof } = await import("./heap.ts");
     return await heapProfileToPprof(
       await this.readHeap(options),
       this.sourceMaps,
@@ -514,10 +515,11 @@ export class Profiler implements ProfilerCore {
   }
 
   /** A trace of every isolate over the next `durationMillis`. */
-  trace(
+  async trace(
     options: { durationMillis: number; signal?: AbortSignal },
   ): Promise<Trace> {
-    return captureTrace(this, this.stalls, options);
+    const { captureTrace } = await import("./trace.ts");
+    return await captureTrace(this, this.stalls, options);
   }
 
   /**

@@ -34,3 +34,8 @@ export function unrefInterval(fn: () => void, ms: number): number {
   Deno.unrefTimer(id);
   return id;
 }
+
+/** Wall-clock time now, in Unix nanoseconds. */
+export function nowNanos(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1e6);
+}

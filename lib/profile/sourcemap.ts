@@ -33,7 +33,7 @@
 
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND } from "../deps.ts";
+import { GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND } from "../deps_maps.ts";
 import type { GeneratedLocation, SourceLocation } from "../deps.ts";
 import {
   ChunkedMap,

@@ -9,8 +9,6 @@
  * itself needs no warming: it runs from the start (profiler.ts).
  */
 
-import { cpuProfileToPprof } from "./cpu.ts";
-import { encodeProfile } from "./encode.ts";
 import type { CpuProfileNode } from "./inspector.ts";
 import type { ProfilerCore, RawCpuCapture } from "./types.ts";
 import { nextTask } from "./sleep.ts";
@@ -43,6 +41,11 @@ export function warmUpConverter(
   });
 
   async function run(): Promise<void> {
+    // Loaded here: the profiler starts without them (the watcher, lighter).
+    const [{ cpuProfileToPprof }, { encodeProfile }] = await Promise.all([
+      import("./cpu.ts"),
+      import("./encode.ts"),
+    ]);
     const synthetic = await cpuProfileToPprof(
       syntheticCapture(),
       profiler.sourceMaps,

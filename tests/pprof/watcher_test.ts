@@ -35,7 +35,7 @@ function runWatched(app: string, args: string[] = [], query = "") {
   const inspectPort = freePort();
   const pprofPort = freePort();
   const attach = new URL(ATTACH);
-  attach.search = `?address=127.0.0.1:${pprofPort}&unsetLog${query}`;
+  attach.search = `?address=127.0.0.1:${pprofPort}&watch&unsetLog${query}`;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
