@@ -188,13 +188,14 @@ Deno.test("CPU: an aborted capture resolves early and releases the profiler", as
   setTimeout(() => controller.abort(), 200);
   const p = assertProfileInvariants(await capture, "aborted");
   const elapsed = performance.now() - t0;
-  assert.ok(elapsed < 2000, `resolved after ${elapsed} ms`);
+  // Early: far from the 30 s asked (a loaded machine stretches the build).
+  assert.ok(elapsed < 10_000, `resolved after ${elapsed} ms`);
   assert.ok(num(p.durationNanos) < 2e9);
   // Starts at once: no busy error.
   const t1 = performance.now();
   const next = await captureCpuProfile({ durationMillis: 100 });
   assertProfileInvariants(next, "next");
-  assert.ok(performance.now() - t1 < 2000);
+  assert.ok(performance.now() - t1 < 10_000);
   // Already aborted: returns at once.
   assertProfileInvariants(
     await captureCpuProfile({
