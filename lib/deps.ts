@@ -10,6 +10,11 @@
  * `@jridgewell/trace-mapping`: pure JavaScript, so it works inside a bundle
  * (`source-map` 0.8 reads a `.wasm` file beside its own module, which a
  * bundle does not have).
+ *
+ * Modules load what they import, re-exports included, so the heavier
+ * packages have modules of their own and load only where used:
+ * `@datadog/pprof`'s serializer and source mapper (deps_datadog.ts: the heap
+ * profile and the Node-compat API) and the source-map reader (deps_maps.ts).
  */
 
 export {
@@ -23,11 +28,9 @@ export {
   StringTable,
   ValueType,
 } from "npm:pprof-format@2.3.2";
-export { serializeHeapProfile } from "npm:@datadog/pprof@5.20.0/out/src/profile-serializer.js";
-export {
-  type GeneratedLocation,
-  type SourceLocation,
-  SourceMapper,
+export type {
+  GeneratedLocation,
+  SourceLocation,
 } from "npm:@datadog/pprof@5.20.0/out/src/sourcemapper/sourcemapper.js";
 export type {
   Allocation,

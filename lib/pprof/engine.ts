@@ -4,7 +4,8 @@
  * otherwise), and the settings the surfaces agreed on.
  */
 
-import type { AgreedSettings, Profiler } from "../profile/engine.ts";
+import type { Profiler } from "../profile/profiler.ts";
+import type { AgreedSettings } from "../profile/types.ts";
 
 export interface Engine {
   /** The running profiler; throws when it is not running. */

@@ -37,7 +37,7 @@
 import { message } from "../errors.ts";
 import { parsePort, splitHostPort } from "../net/host_port.ts";
 import { ListenerConflictError } from "../net/http_listeners.ts";
-import { PprofConflictError } from "../profile/engine.ts";
+import { PprofConflictError } from "../profile/process.ts";
 import { parseAllowed } from "./allow.ts";
 import { PPROF_PATH } from "./handler.ts";
 import { goError } from "./http.ts";

@@ -5,12 +5,12 @@
  * otherwise. The first surface decides; every later one shares it.
  */
 
+import { LocalBackend } from "../profile/local.ts";
 import {
-  LocalBackend,
   ProcessProfiler,
   processProfiler,
   type ProfilerSettings,
-} from "../profile/engine.ts";
+} from "../profile/process.ts";
 import { goError } from "./http.ts";
 import { engineOf } from "./engine.ts";
 import {

@@ -5,12 +5,10 @@
 
 import { abortableSleep } from "../profile/sleep.ts";
 import type { Profile } from "../deps.ts";
-import {
-  CpuProfilerBusyError,
-  deltaProfile,
-  encodeProfile,
-  heapProfileText,
-} from "../profile/engine.ts";
+import { CpuProfilerBusyError } from "../profile/types.ts";
+import { deltaProfile } from "../profile/delta.ts";
+import { encodeProfile } from "../profile/encode.ts";
+import { heapProfileText } from "../profile/text.ts";
 import { addComment } from "../profile/pprof.ts";
 import type { Engine } from "./engine.ts";
 import type { Endpoint } from "./handler.ts";

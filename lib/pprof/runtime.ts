@@ -6,12 +6,10 @@
  */
 
 import { Profile, StringTable } from "../deps.ts";
-import {
-  BLOCK_FLOOR_MS,
-  encodeProfile,
-  type IsolateInfo,
-  TraceBusyError,
-} from "../profile/engine.ts";
+import { BLOCK_FLOOR_MS } from "../profile/stalls.ts";
+import { encodeProfile } from "../profile/encode.ts";
+import type { IsolateInfo } from "../profile/types.ts";
+import { TraceBusyError } from "../profile/trace.ts";
 import { FrameTable, stacksToPprof } from "../profile/call_tree.ts";
 import { isolateLabels } from "../profile/cpu.ts";
 import {

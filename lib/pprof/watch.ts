@@ -28,12 +28,12 @@ import process from "node:process";
 import { Worker } from "node:worker_threads";
 import type { SourceMaps } from "../profile/sourcemap.ts";
 import { type Stall, startLagMonitor } from "../profile/stalls.ts";
+import type { Backend } from "../profile/process.ts";
 import type {
   AgreedSettings,
-  Backend,
   RawCpuCapture,
   RawHeapProfile,
-} from "../profile/engine.ts";
+} from "../profile/types.ts";
 import { program } from "../profile/program.ts";
 import { PprofConflictError } from "../profile/process.ts";
 import { type Message, Rpc } from "./rpc.ts";

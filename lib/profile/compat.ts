@@ -25,7 +25,7 @@
  */
 
 import type { Profile } from "../deps.ts";
-import { SourceMapper } from "../deps.ts";
+import { SourceMapper } from "../deps_datadog.ts";
 import type { GenerateAllocationLabelsFunction } from "../deps.ts";
 import { wallProfileToPprof } from "./cpu.ts";
 import { heapProfileToPprof } from "./heap.ts";

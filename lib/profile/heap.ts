@@ -12,7 +12,7 @@
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import type { Profile } from "../deps.ts";
-import { serializeHeapProfile } from "../deps.ts";
+import { serializeHeapProfile } from "../deps_datadog.ts";
 import type {
   Allocation,
   AllocationProfileNode,

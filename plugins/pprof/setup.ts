@@ -15,7 +15,7 @@ import { type HttpListener, reportPort } from "../../lib/net/http_listeners.ts";
 import { parseAllowed } from "../../lib/pprof/allow.ts";
 import { pprofProcess, surfaceHandler } from "../../lib/pprof/process.ts";
 import { PPROF_PATH } from "../../lib/pprof/handler.ts";
-import type { ProfilerHold } from "../../lib/profile/engine.ts";
+import type { ProfilerHold } from "../../lib/profile/process.ts";
 import { type AllowedNet, listenPprof } from "../../lib/pprof/surface.ts";
 import { DEFAULT_ADDRESS } from "../../lib/pprof/mod.ts";
 
