@@ -102,6 +102,28 @@ Deno.test("surfaces share one profiler: different settings conflict, equal or un
   await after.close();
 });
 
+Deno.test("the index says what heap and allocs hold for the settings this surface runs with", async () => {
+  for (const allocations of [false, true]) {
+    const pprof = pprofHandler({ allocations });
+    try {
+      await pprof.ready;
+      const index = await (await pprof(new Request("http://x/debug/pprof/")))
+        .text();
+      const heap = index.match(/heap: <\/div> ([^<]*)</)![1]!;
+      const allocs = index.match(/allocs: <\/div> ([^<]*)</)![1]!;
+      if (allocations) {
+        assert.match(heap, /all past memory allocations .*allocation mode/);
+        assert.match(allocs, /all past memory allocations .*allocation mode/);
+      } else {
+        assert.match(heap, /live objects \(inuse_space\)/);
+        assert.match(allocs, /serves the heap data under its true names/);
+      }
+    } finally {
+      await pprof.close();
+    }
+  }
+});
+
 Deno.test("two servePprof on one address conflict loudly, and the first keeps its allow list", async () => {
   // An address written out (port 0 is a fresh port each time, never shared).
   const at = `127.0.0.1:${freePort()}`;
