@@ -150,6 +150,46 @@ Deno.test("a main thread that never yields and busy Workers (one nested): a live
   assert.equal(app.stderr(), "");
 });
 
+Deno.test("servePprof() in a program started with a private inspector is the watcher's: the busy main thread and its workers are profiled", async () => {
+  const inspectPort = freePort();
+  const pprofPort = freePort();
+  const app = captured(
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        `--inspect=127.0.0.1:${inspectPort}`,
+        "--inspect-publish-uid=none",
+        ...START_PERMISSIONS,
+        new URL("serving_busy_app.ts", FIXTURES).pathname,
+        String(pprofPort),
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", DENO_LOG: quietInspectorLog([], undefined) },
+    }).spawn(),
+  );
+  try {
+    await waitBusy(app);
+    const p = await fetchProfile(
+      `http://127.0.0.1:${pprofPort}/debug/pprof/profile?seconds=1`,
+    );
+    for (
+      const [name, isolate] of [
+        ["mainSpin", "main"],
+        ["workerSpin", "spinner"],
+        ["nestedSpin", "nested"],
+      ]
+    ) {
+      const ns = selfByIsolate(p, "cpu", name!).get(isolate!) ?? 0;
+      assert.ok(ns > 0.1e9, `${name} on ${isolate}: ${ns} ns`);
+    }
+  } finally {
+    await app.stop();
+  }
+  assert.equal(app.stdout(), "busy\n");
+});
+
 Deno.test("the private inspector is no door: no target list, no session for a guessed address, nothing printed", async () => {
   const app = runWatched(BUSY_APP);
   try {
