@@ -215,7 +215,9 @@ export class BlockProfiler {
             url: n.callFrame.url,
           })),
         );
-        this.#attribute(chunk.stalls, profile, main.anchors[0]!);
+        this.profiler.buildPause(() =>
+          this.#attribute(chunk.stalls, profile, main.anchors[0]!)
+        );
       },
     );
     const settled: Promise<void> = done.catch(() => {}).finally(() =>
@@ -414,7 +416,7 @@ export class BlockProfiler {
       .all([import("./call_tree.ts"), import("./pprof.ts")]);
     const { addComment, fillFilenames, setSampleTypes } = pprof;
     const table = new FrameTable();
-    const stacks = [];
+    const stacks: { frames: number[]; values: number[] }[] = [];
     for (const r of this.#records.values()) {
       const values = [Math.round(r.contentions), Math.round(r.delayNanos)];
       if (values[0] === 0 && values[1] === 0) continue;
@@ -426,7 +428,9 @@ export class BlockProfiler {
       stacks.push({ frames: frames.reverse(), values });
     }
     const maps = await this.profiler.sourceMaps.prepare(table.scripts);
-    const p = stacksToPprof(table, stacks, maps.mapper);
+    const p = this.profiler.buildPause(() =>
+      stacksToPprof(table, stacks, maps.mapper)
+    );
     setSampleTypes(
       p,
       [["contentions", "count"], ["delay", "nanoseconds"]],

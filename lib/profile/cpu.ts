@@ -43,8 +43,20 @@ export function isolateLabels(isolate: IsolateInfo): SampleLabel[] {
   ];
 }
 
+/**
+ * Runs a build step; where the build runs on the profiled thread (the
+ * in-process profiler), its time is the profiler's own pause, which the
+ * block profile must not book to the application.
+ */
+export type PauseNote = <T>(step: () => T) => T;
+const unnoted: PauseNote = (step) => step();
+
 /** Every isolate's stacks read into one frame table, with their effective periods. */
-async function readAll(raw: RawCpuCapture, style: "cpu" | "wall") {
+async function readAll(
+  raw: RawCpuCapture,
+  style: "cpu" | "wall",
+  pause: PauseNote = unnoted,
+) {
   const table = new FrameTable();
   const stacks: {
     frames: number[];
@@ -58,7 +70,9 @@ async function readAll(raw: RawCpuCapture, style: "cpu" | "wall") {
     const labels = isolateLabels(isolate);
     for (const cdp of chunks) {
       await nextTask(); // the application runs between chunks (bench P8)
-      const tree = readCallTree(cdp, style, { table, isolate: isolate.id });
+      const tree = pause(() =>
+        readCallTree(cdp, style, { table, isolate: isolate.id })
+      );
       const elapsedMicros = Math.max(0, cdp.endTime - cdp.startTime);
       const periodNanos = tree.total > 0
         ? elapsedMicros * 1000 / tree.total
@@ -98,19 +112,22 @@ function describeIsolates(p: Profile, raw: RawCpuCapture): void {
 export async function cpuProfileToPprof(
   raw: RawCpuCapture,
   maps: SourceMaps,
-  options: { mapper?: LocationMapper } = {},
+  options: { mapper?: LocationMapper; pause?: PauseNote } = {},
 ): Promise<Profile> {
-  const { table, stacks, jsNanos, samples } = await readAll(raw, "cpu");
+  const pause = options.pause ?? unnoted;
+  const { table, stacks, jsNanos, samples } = await readAll(raw, "cpu", pause);
   await nextTask();
   const prepared = await maps.prepare(table.scripts);
-  const p = stacksToPprof(
-    table,
-    stacks.map(({ frames, hits, periodNanos, labels }) => ({
-      frames,
-      values: [hits, Math.round(hits * periodNanos)],
-      labels,
-    })),
-    options.mapper ?? prepared.mapper,
+  const p = pause(() =>
+    stacksToPprof(
+      table,
+      stacks.map(({ frames, hits, periodNanos, labels }) => ({
+        frames,
+        values: [hits, Math.round(hits * periodNanos)],
+        labels,
+      })),
+      options.mapper ?? prepared.mapper,
+    )
   );
   await nextTask();
   // The nominal period: each isolate's samples carry their own.

@@ -49,6 +49,8 @@ export async function heapProfileToPprof(
     external?: boolean;
     ignoreSamplePath?: string;
     generateLabels?: GenerateAllocationLabelsFunction;
+    /** Notes the build's own pause (see cpu.ts). */
+    pause?: <T>(step: () => T) => T;
   } = {},
 ): Promise<Profile> {
   const allocations = raw.mode === "allocations";
@@ -94,15 +96,18 @@ export async function heapProfileToPprof(
       ...options.generateLabels?.(arg),
     };
   };
-  const p = serializeHeapProfile(
-    root,
-    raw.timeNanos,
-    raw.intervalBytes,
-    options.ignoreSamplePath,
-    (options.mapper ?? prepared.mapper) as Parameters<
-      typeof serializeHeapProfile
-    >[4],
-    labels,
+  const pause = options.pause ?? ((step) => step());
+  const p = pause(() =>
+    serializeHeapProfile(
+      root,
+      raw.timeNanos,
+      raw.intervalBytes,
+      options.ignoreSamplePath,
+      (options.mapper ?? prepared.mapper) as Parameters<
+        typeof serializeHeapProfile
+      >[4],
+      labels,
+    )
   ) as unknown as Profile;
   if (allocations) {
     setSampleTypes(p, [["alloc_objects", "count"], ["alloc_space", "bytes"]], [

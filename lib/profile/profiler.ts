@@ -377,6 +377,16 @@ export class Profiler implements ProfilerCore {
   }
 
   /**
+   * Notes a build step as the profiler's own pause when the profiler runs on
+   * the profiled thread (in-process); in the watcher it runs on its own.
+   */
+  buildPause<T>(step: () => T): T {
+    return this.isolates.reach === "local" ? this.pauses.around(step) : step();
+  }
+
+  readonly #buildPause = <T>(step: () => T): T => this.buildPause(step);
+
+  /**
    * Sends commands to `target`, noting the time as the profiler's own pause
    * when it is the main isolate: the part Deno runs on the spot when the
    * session is in-process, the round trip when it is remote (V8 does the
@@ -502,6 +512,7 @@ export class Profiler implements ProfilerCore {
     return await cpuProfileToPprof(
       await this.captureCpu(options),
       this.sourceMaps,
+      { pause: this.#buildPause },
     );
   }
 
@@ -511,6 +522,7 @@ export class Profiler implements ProfilerCore {
     return await heapProfileToPprof(
       await this.readHeap(options),
       this.sourceMaps,
+      { pause: this.#buildPause },
     );
   }
 

@@ -119,11 +119,13 @@ export async function captureTrace(
       });
     }
     const { mapper } = await profiler.sourceMaps.prepare(table.scripts);
-    return buildTrace(tracks, {
-      startWall,
-      intervalMicros: profiler.intervalMicros,
-      requestedMillis: options.durationMillis,
-    }, mapper);
+    return profiler.buildPause(() =>
+      buildTrace(tracks, {
+        startWall,
+        intervalMicros: profiler.intervalMicros,
+        requestedMillis: options.durationMillis,
+      }, mapper)
+    );
   } finally {
     unsubscribe();
     profiler.pauses.watching--;

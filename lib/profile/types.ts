@@ -117,6 +117,8 @@ export interface ProfilerCore {
   readonly intervalMicros: number;
   /** A trace runs (one at a time). */
   traceBusy: boolean;
+  /** Runs a build step, noted as the profiler's own pause where it runs on the profiled thread. */
+  buildPause<T>(step: () => T): T;
   startMulti(
     name: string,
     includes: (isolate: { kind: "main" | "worker" }) => boolean,
