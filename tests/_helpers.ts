@@ -1,6 +1,7 @@
 /** Shared fixtures: free ports, a coredeno subprocess, and the `go` gate. */
 
 import assert from "node:assert/strict";
+import { correctMap } from "../tools/bundle.ts";
 import { START_PERMISSIONS } from "../lib/permissions.ts";
 
 export const REPO = new URL("../", import.meta.url);
@@ -291,4 +292,40 @@ export async function buildBundle(dir: string): Promise<string> {
   assert.match(code, /\/\/# sourceMappingURL=coredeno\.js\.map\n?$/);
   await Deno.stat(`${output}.map`);
   return output;
+}
+
+/** `deno` arguments for `coredeno run ARGS` as `deno task run` runs it. */
+export function coredenoRunArgs(args: string[]): string[] {
+  return [
+    "run",
+    "--allow-run",
+    "--allow-read",
+    "--allow-env",
+    "--allow-net",
+    MAIN,
+    "run",
+    ...args,
+  ];
+}
+
+/**
+ * `entry` bundled by `deno bundle` to `out`, its map corrected as `deno task
+ * bundle` does (tools/bundle.ts); the code, and the map as JSON. The map
+ * file is left to the caller (removed here).
+ */
+export async function bundleWithMap(
+  entry: string,
+  out: string,
+): Promise<{ code: string; map: string }> {
+  const built = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--sourcemap=external", "-o", out, entry],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(built.success, new TextDecoder().decode(built.stderr));
+  const code = await Deno.readTextFile(out);
+  const map = JSON.parse(await Deno.readTextFile(`${out}.map`));
+  correctMap(code, map);
+  await Deno.remove(`${out}.map`);
+  return { code, map: JSON.stringify(map) };
 }

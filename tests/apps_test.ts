@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import {
   captured,
   type Coredeno,
+  coredenoRunArgs,
   goAvailable,
-  MAIN,
   REPO,
   START_PERMISSIONS,
   waitFor,
@@ -188,16 +188,7 @@ const UNMODIFIED = new URL("pprof/fixtures/unmodified_app.ts", import.meta.url);
 /** `coredeno run` as `deno task run` runs it, from the user's folder. */
 function coredenoRun(args: string[], cwd: string) {
   return spawnDeno(
-    [
-      "run",
-      "--allow-run",
-      "--allow-read",
-      "--allow-env",
-      "--allow-net",
-      MAIN,
-      "run",
-      ...args,
-    ],
+    coredenoRunArgs(args),
     cwd,
     {},
   );

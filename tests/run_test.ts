@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { childFlags, parseRun } from "../lib/cli/run.ts";
-import { captured, MAIN, waitFor } from "./_helpers.ts";
+import { captured, coredenoRunArgs, waitFor } from "./_helpers.ts";
 
 Deno.test("parseRun: a Deno flag's value given apart is the flag's, not the script", () => {
   for (
@@ -61,17 +61,7 @@ function runInOwnGroup(args: string[], program: string) {
     const child = new Deno.Command("setsid", {
       args: [
         Deno.execPath(),
-        "run",
-        "--allow-run",
-        "--allow-read",
-        "--allow-env",
-        "--allow-net",
-        MAIN,
-        "run",
-        "--pprof",
-        "127.0.0.1:0",
-        ...args,
-        "app.ts",
+        ...coredenoRunArgs(["--pprof", "127.0.0.1:0", ...args, "app.ts"]),
       ],
       cwd: dir,
       stdin: "null",

@@ -43,6 +43,20 @@ export interface IsolateInfo {
   alive: boolean;
 }
 
+/** The main isolate as a profile made without a profiler describes it (tests, the warm-up). */
+export function mainIsolateInfo(url: string): IsolateInfo {
+  return {
+    id: "main",
+    number: 0,
+    kind: "main",
+    url,
+    name: "main",
+    label: "main",
+    attachedAt: 0,
+    alive: true,
+  };
+}
+
 /** One isolate's part of a CPU capture: V8's profiles, in time order. */
 export interface IsolateCpu {
   isolate: IsolateInfo;

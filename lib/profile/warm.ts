@@ -10,7 +10,11 @@
  */
 
 import type { CpuProfileNode } from "./inspector.ts";
-import type { ProfilerCore, RawCpuCapture } from "./types.ts";
+import {
+  mainIsolateInfo,
+  type ProfilerCore,
+  type RawCpuCapture,
+} from "./types.ts";
 import { nextTask } from "./sleep.ts";
 
 /** How long after the profiler starts the warm-up runs. */
@@ -88,16 +92,7 @@ export function syntheticCapture(): RawCpuCapture {
   }
   return {
     isolates: [{
-      isolate: {
-        id: "main",
-        number: 0,
-        kind: "main",
-        url: import.meta.url,
-        name: "main",
-        label: "main",
-        attachedAt: 0,
-        alive: true,
-      },
+      isolate: mainIsolateInfo(import.meta.url),
       chunks: [{
         nodes,
         startTime: 0,

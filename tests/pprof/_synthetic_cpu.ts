@@ -8,6 +8,7 @@
 
 import { cpuProfileToPprof } from "../../lib/profile/cpu.ts";
 import { SourceMaps } from "../../lib/profile/sourcemap.ts";
+import { mainIsolateInfo } from "../../lib/profile/types.ts";
 import type { Profile } from "../../lib/deps.ts";
 
 /** The app's (made-up) script; no source map is found for it. */
@@ -80,16 +81,7 @@ export async function syntheticCpuProfile(): Promise<Profile> {
   const total = Object.values(HITS).reduce((a, b) => a + b, 0);
   return await cpuProfileToPprof({
     isolates: [{
-      isolate: {
-        id: "main",
-        number: 0,
-        kind: "main",
-        url: "file:///app.ts",
-        name: "main",
-        label: "main",
-        attachedAt: 0,
-        alive: true,
-      },
+      isolate: mainIsolateInfo("file:///app.ts"),
       chunks: [{
         nodes,
         startTime: 0,

@@ -9,8 +9,12 @@
 import assert from "node:assert/strict";
 import { decodeProfile } from "../../lib/profile/pprof.ts";
 import { stacks, typeIndex } from "../profile/_helpers.ts";
-import { correctMap } from "../../tools/bundle.ts";
-import { spawnScript, START_PERMISSIONS, waitFor } from "../_helpers.ts";
+import {
+  bundleWithMap,
+  spawnScript,
+  START_PERMISSIONS,
+  waitFor,
+} from "../_helpers.ts";
 
 const APP = new URL("fixtures/with_pprof_app.ts", import.meta.url).pathname;
 const PROFILER_FRAME = "[profiler: coredeno's own work]";
@@ -18,16 +22,8 @@ const PROFILER_FRAME = "[profiler: coredeno's own work]";
 /** Bundles the app (its map corrected as `deno task bundle` does) into `dir`. */
 async function bundleApp(dir: string): Promise<string> {
   const out = `${dir}/app.js`;
-  const built = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--sourcemap=external", "-o", out, APP],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(built.success, new TextDecoder().decode(built.stderr));
-  const code = await Deno.readTextFile(out);
-  const map = JSON.parse(await Deno.readTextFile(`${out}.map`));
-  correctMap(code, map);
-  await Deno.writeTextFile(`${out}.map`, JSON.stringify(map));
+  const { code, map } = await bundleWithMap(APP, out);
+  await Deno.writeTextFile(`${out}.map`, map);
   await Deno.writeTextFile(out, `${code}//# sourceMappingURL=app.js.map\n`);
   return out;
 }

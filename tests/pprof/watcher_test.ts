@@ -14,8 +14,8 @@ import { bodyOf, stacks, typeIndex } from "../profile/_helpers.ts";
 import {
   captured,
   type Coredeno,
+  coredenoRunArgs,
   freePort,
-  MAIN,
   REPO,
   START_PERMISSIONS,
   waitFor,
@@ -244,19 +244,7 @@ Deno.test("a watched program ends as it would without pprof: Deno.exit's code, o
 Deno.test("coredeno run -A: the program starts (no --allow-sys added to -A), is watched, and prints only its own output", async () => {
   const child = captured(
     new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-run",
-        "--allow-read",
-        "--allow-env",
-        "--allow-net",
-        MAIN,
-        "run",
-        "--pprof",
-        "127.0.0.1:0",
-        "-A",
-        BUSY_APP,
-      ],
+      args: coredenoRunArgs(["--pprof", "127.0.0.1:0", "-A", BUSY_APP]),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

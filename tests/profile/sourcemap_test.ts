@@ -6,9 +6,8 @@ import {
   TraceMap,
 } from "../../lib/deps.ts";
 import { ChunkedMap, LAZY_ABOVE } from "../../lib/profile/chunked_map.ts";
-import { correctMap } from "../../tools/bundle.ts";
 import { denoJson, lineOf, WORKLOAD } from "./_helpers.ts";
-import { buildBundle } from "../_helpers.ts";
+import { buildBundle, bundleWithMap } from "../_helpers.ts";
 
 const CHILD = new URL("./testdata/raw_positions_child.ts", import.meta.url)
   .pathname;
@@ -67,17 +66,7 @@ Deno.test("source maps: without read access to DENO_DIR, raw positions, labelled
  */
 async function bundleChild(dir: string, how: "linked" | "beside" | "inline") {
   const out = `${dir}/child.js`;
-  const built = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--sourcemap=external", "-o", out, CHILD],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(built.success, new TextDecoder().decode(built.stderr));
-  const code = await Deno.readTextFile(out);
-  const map = JSON.parse(await Deno.readTextFile(`${out}.map`));
-  correctMap(code, map);
-  const json = JSON.stringify(map);
-  await Deno.remove(`${out}.map`);
+  const { code, map: json } = await bundleWithMap(CHILD, out);
   if (how === "linked") {
     await Deno.writeTextFile(
       out,
