@@ -14,13 +14,13 @@
  *   deno task compile --dry-run ...    print the commands, run nothing
  */
 
-import { START_PERMISSIONS } from "../lib/permissions.ts";
+import { SERVER_PERMISSIONS } from "../lib/permissions.ts";
 import { parseArgs } from "node:util";
 import { bundle, bundleArgs, OUTPUT as BUNDLE } from "./bundle.ts";
 import { message } from "../lib/errors.ts";
 
 /** The permissions coredeno runs with, baked into the executable: `deno task start`'s. */
-export const PERMISSIONS = START_PERMISSIONS;
+export const PERMISSIONS = SERVER_PERMISSIONS;
 
 export const TARGETS = [
   "x86_64-unknown-linux-gnu",

@@ -16,7 +16,7 @@
 
 import { join, resolve } from "node:path";
 import { message } from "../lib/errors.ts";
-import { START_PERMISSIONS } from "../lib/permissions.ts";
+import { SERVER_PERMISSIONS } from "../lib/permissions.ts";
 
 export interface SmokeResult {
   version: string;
@@ -29,7 +29,7 @@ export interface SmokeResult {
 /** `deno run` for a `.js` bundle, the file itself for an executable. */
 function commandFor(built: string): [string, string[]] {
   return built.endsWith(".js")
-    ? [Deno.execPath(), ["run", "--no-config", ...START_PERMISSIONS, built]]
+    ? [Deno.execPath(), ["run", "--no-config", ...SERVER_PERMISSIONS, built]]
     : [built, []];
 }
 
