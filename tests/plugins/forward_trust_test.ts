@@ -1,0 +1,257 @@
+/**
+ * What *forward* promises about its upstreams' replies, against real
+ * sockets: forged replies (from another port, another address, with
+ * another question or id) are neither answered nor cached, and counted; a
+ * dead upstream (unbound, killed) fails an uncached name at once while the
+ * cache keeps answering; idle connections are bounded and closed after
+ * `expire`.
+ */
+
+import assert from "node:assert/strict";
+import { answersQuery, questionEnd, Upstream } from "../../lib/dns/upstream.ts";
+import { connectedUdp } from "../../lib/dns/upstream_udp.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  type Question,
+  replyTo,
+} from "../../lib/dns/wire.ts";
+import { startCoredeno } from "../_helpers.ts";
+import { dig, digAvailable, queryMessage } from "../dns/_dns.ts";
+import { startUnbound, unboundAvailable } from "../dns/_unbound.ts";
+
+const hasUnbound = unboundAvailable();
+const hasDig = digAvailable();
+
+function reply(
+  query: Message,
+  address: string,
+  { question = query.question[0]!, id = query.id }: {
+    question?: Question;
+    id?: number;
+  } = {},
+): Uint8Array {
+  const m = replyTo(query);
+  m.id = id;
+  m.question = [question];
+  m.recursionAvailable = true;
+  m.answer = [{
+    type: "A",
+    name: question.name,
+    class: "IN",
+    ttl: 300,
+    data: address,
+  }];
+  return encodeMessage(m);
+}
+
+function listen(hostname: string, port = 0): Deno.DatagramConn {
+  return Deno.listenDatagram({ hostname, port, transport: "udp" });
+}
+
+/**
+ * A stand-in upstream that answers each query with four forgeries first,
+ * then (30 ms later) the truth, 192.0.2.N for `nN.example.test.`: from a
+ * socket on another port; from 127.0.0.2 on the upstream's own port; from
+ * the upstream itself with the right id but another question; and with
+ * another id. Every forgery says 6.6.6.6.
+ */
+function forgingUpstream() {
+  const upstream = listen("127.0.0.1");
+  const port = (upstream.addr as Deno.NetAddr).port;
+  const otherPort = listen("127.0.0.1");
+  const otherAddress = listen("127.0.0.2", port);
+  let asked = 0;
+  const serving = (async () => {
+    for await (const [bytes, from] of upstream) {
+      const query = decodeMessage(bytes);
+      const q = query.question[0]!;
+      asked++;
+      const forged = "6.6.6.6";
+      const other = { ...q, name: `other.${q.name}` };
+      const sends = [
+        otherPort.send(reply(query, forged), from),
+        otherAddress.send(reply(query, forged), from),
+        upstream.send(reply(query, forged, { question: other }), from),
+        upstream.send(reply(query, forged, { id: query.id ^ 0x8000 }), from),
+      ];
+      await Promise.allSettled(sends);
+      await new Promise((r) => setTimeout(r, 30));
+      const n = Number(/^n(\d+)\./.exec(q.name)?.[1] ?? 0);
+      await upstream.send(reply(query, `192.0.2.${n}`), from).catch(() => {});
+    }
+  })();
+  return {
+    port,
+    asked: () => asked,
+    async close() {
+      for (const s of [upstream, otherPort, otherAddress]) s.close();
+      await serving.catch(() => {});
+    },
+  };
+}
+
+/** `coredeno_proxy_forged_replies_total` by reason, from /metrics. */
+async function forgedByReason(port: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (
+    const m of text.matchAll(
+      /^coredeno_proxy_forged_replies_total\{([^}]*)\} (\d+)$/gm,
+    )
+  ) {
+    const reason = /reason="([^"]+)"/.exec(m[1]!)![1]!;
+    counts[reason] = (counts[reason] ?? 0) + Number(m[2]);
+  }
+  return counts;
+}
+
+for (
+  const mode of [
+    { name: "connected libc sockets", permissions: [] },
+    { name: "Deno's sockets (--deny-ffi)", permissions: ["--deny-ffi"] },
+  ]
+) {
+  Deno.test({
+    name:
+      `forward (${mode.name}): forged replies are neither answered nor cached, and counted`,
+    ignore: !hasDig,
+    async fn() {
+      const upstream = forgingUpstream();
+      try {
+        await using server = await startCoredeno(
+          `.:0 {\n  prometheus 127.0.0.1:0\n  cache\n` +
+            `  forward . 127.0.0.1:${upstream.port}\n}\n`,
+          [],
+          { extraPermissions: mode.permissions },
+        );
+        const port = server.zonePort();
+        const names = ["n1", "n2", "n3"];
+        for (const n of names) {
+          const answer = await dig(port, `${n}.example.test`, "A", "+short");
+          assert.equal(answer.trim(), `192.0.2.${n.slice(1)}`, n);
+        }
+        assert.equal(upstream.asked(), 3);
+        // Cached: the true answers, and the upstream is not asked again.
+        for (const n of names) {
+          const answer = await dig(port, `${n}.example.test`, "A", "+short");
+          assert.equal(answer.trim(), `192.0.2.${n.slice(1)}`, `${n} cached`);
+        }
+        assert.equal(upstream.asked(), 3);
+        const forged = await forgedByReason(server.httpPort("prometheus"));
+        assert.ok(forged.question! >= 3, JSON.stringify(forged));
+        assert.ok(forged.id! >= 3, JSON.stringify(forged));
+        if (mode.permissions.length === 0) {
+          // The kernel drops what comes from elsewhere to a connected socket.
+          assert.equal(forged.address, undefined, JSON.stringify(forged));
+        } else {
+          assert.ok(forged.address! >= 6, JSON.stringify(forged));
+          assert.match(server.stdout(), /through unconnected sockets/);
+        }
+      } finally {
+        await upstream.close();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "forward: a dead upstream fails an uncached name within a second; cached names are still answered",
+  ignore: !hasUnbound || !hasDig,
+  async fn() {
+    await using unbound = await startUnbound();
+    await using server = await startCoredeno(
+      `.:0 {\n  cache\n  forward . 127.0.0.1:${unbound.port}\n}\n`,
+    );
+    const port = server.zonePort();
+    assert.equal(
+      (await dig(port, "www.example.test", "A", "+short")).trim(),
+      "192.0.2.1",
+    );
+    await unbound.kill();
+    // dig gives up after one second: an answer at all is SERVFAIL in time
+    // (read_timeout is 2 s: waiting for it would miss).
+    for (const name of ["txt.example.test", "short.example.test"]) {
+      const failed = await dig(port, name, "A", "+time=1", "+tries=1");
+      assert.match(failed, /status: SERVFAIL/, name);
+    }
+    assert.equal(
+      (await dig(port, "www.example.test", "A", "+short", "+time=1")).trim(),
+      "192.0.2.1",
+      "from the cache",
+    );
+  },
+});
+
+/**
+ * This process's sockets connected to 127.0.0.1:`port`, as the kernel
+ * lists them (`ss`): TCP connections, and UDP sockets that are connected
+ * (libc's; Deno's own UDP sockets are not, and have no peer to list).
+ */
+function socketsTo(proto: "tcp" | "udp", port: number): number {
+  const out = new Deno.Command("ss", {
+    args: [`-H${proto[0]}np`, "dst", `127.0.0.1:${port}`],
+  }).outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n")
+    .filter((line) => line.includes(`pid=${Deno.pid},`)).length;
+}
+
+Deno.test({
+  name:
+    "Upstream keeps at most max_idle_conns idle connections and closes them after expire",
+  ignore: !hasUnbound,
+  async fn() {
+    await using unbound = await startUnbound();
+    const upstream = new Upstream("127.0.0.1", unbound.port, {
+      expireMs: 300,
+      maxIdleConns: 8,
+    });
+    const connected = connectedUdp();
+    try {
+      const burst = (proto: "udp" | "tcp") =>
+        Promise.all(
+          Array.from({ length: 30 }, () =>
+            upstream.exchange(queryMessage("www.example.test.", "A"), proto)),
+        );
+      const replies = [...await burst("udp"), ...await burst("tcp")];
+      assert.ok(replies.every((r) => r.reply.answer[0]?.data === "192.0.2.1"));
+      // 30 connections each were open at once; 8 of each are kept.
+      assert.deepEqual(upstream.open, { udp: 8, tcp: 8 });
+      assert.equal(socketsTo("tcp", unbound.port), 8);
+      if (connected) assert.equal(socketsTo("udp", unbound.port), 8);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(upstream.open, { udp: 0, tcp: 0 }, "swept");
+      assert.equal(socketsTo("tcp", unbound.port), 0, "closed");
+      if (connected) assert.equal(socketsTo("udp", unbound.port), 0, "closed");
+    } finally {
+      upstream.stop();
+    }
+  },
+});
+
+Deno.test("a reply must carry the query's question: name in any case, type, class", () => {
+  const query = encodeMessage(queryMessage("www.Example.test.", "A"));
+  const end = questionEnd(query)!;
+  const as = (m: Partial<Message>, question?: Partial<Question>) => {
+    const r = replyTo(decodeMessage(query));
+    Object.assign(r, m);
+    r.question = [{ ...r.question[0]!, ...question }];
+    return encodeMessage(r);
+  };
+  assert.ok(answersQuery(as({}), query, end));
+  assert.ok(answersQuery(as({}, { name: "WWW.EXAMPLE.test." }), query, end));
+  assert.ok(!answersQuery(as({}, { name: "wwx.example.test." }), query, end));
+  assert.ok(!answersQuery(as({}, { name: "www.example.tes." }), query, end));
+  assert.ok(!answersQuery(as({}, { type: "AAAA" }), query, end));
+  assert.ok(!answersQuery(as({}, { class: "CH" }), query, end));
+  assert.ok(!answersQuery(as({ response: false }), query, end), "QR clear");
+  const none = replyTo(decodeMessage(query));
+  none.question = [];
+  assert.ok(!answersQuery(encodeMessage(none), query, end), "no question");
+  // `[` (0x5b) and `{` (0x7b) differ by the case bit but are not letters.
+  const bracket = encodeMessage(queryMessage("a[.test.", "A"));
+  const brace = as({}, { name: "a{.test." });
+  assert.ok(!answersQuery(brace, bracket, questionEnd(bracket)!));
+});
