@@ -40,9 +40,10 @@ export interface PlainQuery {
 }
 
 /**
- * A handler's plain answer: it wrote its records into `out`, encoded
- * without name compression, up to `end`; this many go in each section. The
- * header and the OPT record (as the scrub writes it) are the server's.
+ * A handler's plain answer: it wrote its records into `out`, names
+ * compressed as the encoder (encode.ts) would write them, up to `end`; this
+ * many go in each section. The header and the OPT record (as the scrub
+ * writes it) are the server's.
  */
 export interface PlainAnswer {
   authoritative: boolean;

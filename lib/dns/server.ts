@@ -24,11 +24,11 @@ import {
   decodeMessage,
   type Edns,
   encodeMessage,
+  encodeTruncated,
   type Message,
   OPCODE,
   RCODE,
   replyTo,
-  truncateMessage,
 } from "./wire.ts";
 
 /** EDNS0 options a reply may echo (CoreDNS's `edns.SupportedOptions`): NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING. */
@@ -269,18 +269,13 @@ function sizeAndDo(r: DnsRequest, reply: Message): void {
 
 /**
  * CoreDNS's `ScrubWriter`: EDNS0 as the query had it, truncated to the
- * client's buffer. Encodes once when the reply fits, as nearly all do.
+ * client's buffer; one encode either way.
  */
 function scrubWriter(x: Exchange, r: DnsRequest): ResponseWriter {
   return {
     writeMsg(m) {
       sizeAndDo(r, m);
-      let bytes = encodeMessage(m);
-      if (bytes.length > bufsize(r)) {
-        truncateMessage(m, bufsize(r));
-        bytes = encodeMessage(m);
-      }
-      return x.send(bytes);
+      return x.send(encodeTruncated(m, bufsize(r)));
     },
   };
 }

@@ -18,8 +18,12 @@ import {
   replyTo,
 } from "../../lib/dns/wire.ts";
 import { startCoredeno } from "../_helpers.ts";
-import { dig, digAvailable, queryMessage } from "../dns/_dns.ts";
-import { startUnbound, unboundAvailable } from "../dns/_unbound.ts";
+import { dig, digAvailable, queryMessage, udpQuery } from "../dns/_dns.ts";
+import {
+  startUnbound,
+  UNBOUND_DATA,
+  unboundAvailable,
+} from "../dns/_unbound.ts";
 
 const hasUnbound = unboundAvailable();
 const hasDig = digAvailable();
@@ -182,6 +186,65 @@ Deno.test({
       "192.0.2.1",
       "from the cache",
     );
+  },
+});
+
+Deno.test({
+  name:
+    "forward and cache: replies are no larger than unbound's for the same question",
+  ignore: !hasUnbound,
+  async fn() {
+    const four = [1, 2, 3, 4].map((i) =>
+      `four.example.test. 300 IN A 192.0.2.${i}`
+    );
+    await using unbound = await startUnbound({
+      data: [...UNBOUND_DATA, ...four],
+    });
+    await using forwarding = await startCoredeno(
+      `.:0 {\n  forward . 127.0.0.1:${unbound.port}\n}\n`,
+    );
+    await using caching = await startCoredeno(
+      `.:0 {\n  cache\n  forward . 127.0.0.1:${unbound.port}\n}\n`,
+    );
+    const edns = { udpSize: 4096, version: 0, do: false, options: [] };
+    const questions: [string, string][] = [
+      ["four.example.test.", "A"],
+      ["www.example.test.", "A"],
+      ["www.example.test.", "AAAA"],
+      ["alias.example.test.", "A"],
+      ["txt.example.test.", "TXT"],
+      ["nx.example.test.", "A"],
+      ["example.test.", "SOA"],
+      ["big.example.test.", "A"],
+    ];
+    const data = (m: Message) => m.answer.map((rr) => String(rr.data)).sort();
+    for (const [name, type] of questions) {
+      const query = queryMessage(name, type, { edns });
+      const upstream = await udpQuery(unbound.port, query);
+      const forwarded = await udpQuery(forwarding.zonePort(), query);
+      await udpQuery(caching.zonePort(), query);
+      const cached = await udpQuery(caching.zonePort(), query);
+      for (
+        const [how, ours] of [["forwarded", forwarded], [
+          "cached",
+          cached,
+        ]] as const
+      ) {
+        assert.deepEqual(
+          data(ours.reply),
+          data(upstream.reply),
+          `${name} ${how}`,
+        );
+        assert.equal(ours.reply.rcode, upstream.reply.rcode);
+        assert.ok(
+          ours.size <= upstream.size,
+          `${name} ${type} ${how}: ${ours.size} bytes, unbound's ${upstream.size}`,
+        );
+      }
+      if (name === "four.example.test.") {
+        assert.equal(upstream.size, 110, "the issue's example");
+      }
+    }
   },
 });
 
