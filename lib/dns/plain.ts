@@ -28,8 +28,12 @@ export interface PlainQuery {
   readonly nameEnd: number;
   /** The question's type code. */
   readonly type: number;
+  /** Whether the query's OPT record has the DO bit. */
+  readonly dnssecOk: boolean;
   readonly proto: "udp" | "tcp";
   readonly remote: Endpoint;
+  /** The server's address, `dns://:1053` (`DnsRequest.server`). */
+  readonly server: string;
   /**
    * The reply being written, valid only while the handler runs: the
    * question is already in place (the name from 12 to `nameEnd`), and the
@@ -47,6 +51,8 @@ export interface PlainQuery {
  */
 export interface PlainAnswer {
   authoritative: boolean;
+  /** The header's RA and AD bits and RCODE (up to 15); 0 when absent. */
+  flags?: number;
   end: number;
   ancount: number;
   nscount: number;
@@ -169,10 +175,10 @@ function copyOut(length: number): Uint8Array {
  * The reply to the plain query `bytes` (shape `q`), as the server's scrub
  * writes it, or undefined to leave the query to the general path: `answer`
  * gives the records (see `PlainQuery.out`); the header has the query's id,
- * QR, the answer's AA, and RD and CD as asked; then the question as
- * received, the records, and OPT when the query had one (the client's
- * size, version 0, DO echoed, no options). Undefined too when the reply
- * does not fit the client's buffer (the scrub truncates those).
+ * QR, the answer's AA, RA, AD and RCODE, and RD and CD as asked; then the
+ * question as received, the records, and OPT when the query had one (the
+ * client's size, version 0, DO echoed, no options). Undefined too when the
+ * reply does not fit the client's buffer (the scrub truncates those).
  */
 export function answerPlainQuery(
   bytes: Uint8Array,
@@ -180,6 +186,7 @@ export function answerPlainQuery(
   proto: "udp" | "tcp",
   remote: Endpoint,
   answer: (q: PlainQuery) => PlainAnswer | undefined,
+  server = "",
 ): Uint8Array | undefined {
   const out = scratch;
   const questionEnd = q.nameEnd + 4;
@@ -188,8 +195,10 @@ export function answerPlainQuery(
     bytes,
     nameEnd: q.nameEnd,
     type: q.type,
+    dnssecOk: q.dnssecOk,
     proto,
     remote,
+    server,
     out,
   });
   if (a === undefined) return undefined;
@@ -200,7 +209,7 @@ export function answerPlainQuery(
   out[0] = bytes[0]!;
   out[1] = bytes[1]!;
   out[2] = 0x80 | (a.authoritative ? 0x04 : 0) | (bytes[2]! & 0x01);
-  out[3] = bytes[3]! & 0x10;
+  out[3] = (bytes[3]! & 0x10) | ((a.flags ?? 0) & 0xaf); // CD; RA, AD, RCODE
   out[4] = 0;
   out[5] = 1;
   out[6] = a.ancount >> 8;

@@ -78,7 +78,14 @@ export class DnsServer {
       this.#route(plainName(bytes, q.nameEnd).toLowerCase(), q.type === DS);
     if (chain?.answerPlain === undefined) return undefined;
     try {
-      return answerPlainQuery(bytes, q, proto, remote, chain.answerPlain);
+      return answerPlainQuery(
+        bytes,
+        q,
+        proto,
+        remote,
+        chain.answerPlain,
+        this.address,
+      );
     } catch {
       return undefined; // serveDNS answers, or reports, as it always did
     }
