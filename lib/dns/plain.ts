@@ -134,16 +134,29 @@ export function readPlainQuery(bytes: Uint8Array): PlainShape | undefined {
   };
 }
 
-/** The question's name as the general path spells it: `host.Example.org.`, `.` for the root. */
+/** Room for a plain name's characters (254 at most). */
+const nameChars = new Uint16Array(256);
+
+/**
+ * The question's name as the general path spells it, lower-cased:
+ * `host.example.org.`, `.` for the root. One string, made in one pass.
+ */
 export function plainName(bytes: Uint8Array, nameEnd: number): string {
   if (nameEnd === HEADER_SIZE + 1) return ".";
-  let name = "";
+  let n = 0;
   for (let offset = HEADER_SIZE; offset < nameEnd - 1;) {
     const end = offset + 1 + bytes[offset]!;
-    name += String.fromCharCode(...bytes.subarray(offset + 1, end)) + ".";
+    for (let i = offset + 1; i < end; i++) {
+      const c = bytes[i]!;
+      nameChars[n++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    }
+    nameChars[n++] = 0x2e;
     offset = end;
   }
-  return name;
+  return String.fromCharCode.apply(
+    null,
+    nameChars.subarray(0, n) as unknown as number[],
+  );
 }
 
 /** The reply being written; every reply is copied out of it. */

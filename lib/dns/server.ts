@@ -75,7 +75,7 @@ export class DnsServer {
     const q = readPlainQuery(bytes);
     if (q === undefined) return undefined;
     const chain = this.#rootOnly ??
-      this.#route(plainName(bytes, q.nameEnd).toLowerCase(), q.type === DS);
+      this.#route(plainName(bytes, q.nameEnd), q.type === DS);
     if (chain?.answerPlain === undefined) return undefined;
     try {
       return answerPlainQuery(

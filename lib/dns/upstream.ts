@@ -124,6 +124,54 @@ export function answersQuery(
   return true;
 }
 
+/** A read deadline: `expire` runs once `at` (performance.now()) has passed. */
+interface Deadline {
+  at: number;
+  expire(): void;
+}
+
+/** How often read deadlines are checked: a query may wait this much past its timeout. */
+const DEADLINE_TICK_MS = 20;
+
+/**
+ * The UDP queries' read deadlines, all checked by one interval timer while
+ * any is pending: a timer per query was ~5% of a forwarded query's CPU
+ * (profile under dnsperf: Deno's node-compatible `Timeout` objects).
+ */
+class Deadlines {
+  readonly #pending = new Set<Deadline>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  add(ms: number, expire: () => void): Deadline {
+    const deadline = { at: performance.now() + ms, expire };
+    this.#pending.add(deadline);
+    this.#timer ??= setInterval(() => this.#tick(), DEADLINE_TICK_MS);
+    return deadline;
+  }
+
+  remove(deadline: Deadline): void {
+    this.#pending.delete(deadline);
+    if (this.#pending.size === 0) this.#stop();
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    for (const deadline of this.#pending) {
+      if (deadline.at > now) continue;
+      this.#pending.delete(deadline);
+      deadline.expire();
+    }
+    if (this.#pending.size === 0) this.#stop();
+  }
+
+  #stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+const deadlines = new Deadlines();
+
 interface Waiting {
   query: Uint8Array;
   end: number;
@@ -362,7 +410,7 @@ export class Upstream {
     const where = `udp ${this.addr}`;
     return new Promise<Uint8Array>((resolve, reject) => {
       const done = (error: Error | undefined, reply?: Uint8Array) => {
-        clearTimeout(timer);
+        deadlines.remove(deadline);
         conn.waiting = undefined;
         socket.unref();
         if (error === undefined && conn.failed === undefined) {
@@ -373,9 +421,9 @@ export class Upstream {
           reject(error ?? conn.failed);
         }
       };
-      const timer = setTimeout(
-        () => done(new Error(`read ${where}: i/o timeout`)),
+      const deadline = deadlines.add(
         timeoutMs,
+        () => done(new Error(`read ${where}: i/o timeout`)),
       );
       conn.waiting = {
         query: wire,

@@ -139,7 +139,7 @@ export class Cache implements Handler {
    */
   answerPlain(q: PlainQuery): PlainAnswer | undefined {
     if (this.config.prefetch > 0) return undefined;
-    const name = plainName(q.bytes, q.nameEnd).toLowerCase();
+    const name = plainName(q.bytes, q.nameEnd);
     if (matchZone(this.config.zones, name) === undefined) return undefined;
     const type = typeName(q.type);
     const flags = q.bytes[3]!;
