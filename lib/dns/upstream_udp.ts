@@ -148,26 +148,19 @@ function denoSocket(
       } else sink.stray();
     }
   })();
-  return {
-    localPort: (conn.addr as Deno.NetAddr).port,
-    send(bytes) {
-      conn.send(bytes, to).catch(() => {}); // a lost datagram: the query times out
-    },
-    ref() {},
-    unref() {},
-    close() {
-      if (closed) return;
+  return unconnected(
+    () => (conn.addr as Deno.NetAddr).port,
+    // A lost datagram: the query times out.
+    (bytes) => void conn.send(bytes, to).catch(() => {}),
+    () => {
       closed = true;
-      try {
-        conn.close();
-      } catch { /* already closed */ }
+      conn.close();
     },
-  };
+  );
 }
 
 function nodeSocket(host: string, port: number, sink: UdpSink): UpstreamUdp {
   const socket = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
-  let closed = false;
   socket.on("message", (bytes: Buffer, rinfo: dgram.RemoteInfo) => {
     if (fromUpstream(rinfo.address, rinfo.port, host, port)) {
       sink.datagram(
@@ -177,24 +170,39 @@ function nodeSocket(host: string, port: number, sink: UdpSink): UpstreamUdp {
   });
   socket.on("error", () => {}); // a lost datagram: the query times out
   socket.bind(0);
+  return unconnected(
+    () => socket.address().port,
+    (bytes) => socket.send(bytes, port, host),
+    () => socket.close(),
+  );
+}
+
+/**
+ * An unconnected socket as an `UpstreamUdp`: its receive loop keeps it
+ * heard (nothing to ref), and it closes once.
+ */
+function unconnected(
+  localPort: () => number,
+  send: (bytes: Uint8Array) => void,
+  close: () => void,
+): UpstreamUdp {
+  let closed = false;
   return {
     get localPort() {
       try {
-        return socket.address().port;
+        return localPort();
       } catch {
         return 0; // not bound yet
       }
     },
-    send(bytes) {
-      socket.send(bytes, port, host);
-    },
+    send,
     ref() {},
     unref() {},
     close() {
       if (closed) return;
       closed = true;
       try {
-        socket.close();
+        close();
       } catch { /* already closed */ }
     },
   };

@@ -29,8 +29,9 @@ import * as ip from "npm:@leichtgewicht/ip-codec@2.0.5";
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
+/** O_NONBLOCK and O_CLOEXEC: SOCK_NONBLOCK, EFD_NONBLOCK and the CLOEXEC flags are these. */
+const NONBLOCK = 0o4000;
+const CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEPORT = 15;
 const IPPROTO_IPV6 = 41;
@@ -39,8 +40,6 @@ const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
 const EPOLLIN = 0x1;
 const EPOLLERR = 0x8;
-const EFD_NONBLOCK = 0o4000;
-const EFD_CLOEXEC = 0o2000000;
 const MSG_DONTWAIT = 0x40;
 const MSG_TRUNC = 0x20;
 
@@ -149,8 +148,8 @@ class Poller {
   #running: Promise<void> | undefined;
 
   constructor(readonly libc: Libc, readonly errno: () => number) {
-    this.#epoll = libc.epoll_create1(EFD_CLOEXEC);
-    this.#wake = libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    this.#epoll = libc.epoll_create1(CLOEXEC);
+    this.#wake = libc.eventfd(0, NONBLOCK | CLOEXEC);
     if (this.#epoll < 0 || this.#wake < 0) {
       throw new SocketError("epoll_create1", errno());
     }
@@ -337,7 +336,7 @@ export function libcUdp(): LibcUdp | undefined {
 }
 
 function openSocket(libc: Libc, errno: () => number, family: number): number {
-  const fd = libc.socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const fd = libc.socket(family, SOCK_DGRAM | NONBLOCK | CLOEXEC, 0);
   if (fd < 0) throw new SocketError("socket", errno());
   return fd;
 }
