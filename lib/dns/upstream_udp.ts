@@ -150,14 +150,17 @@ function denoSocket(
   })();
   return unconnected(
     () => (conn.addr as Deno.NetAddr).port,
-    // A lost datagram: the query times out.
-    (bytes) => void conn.send(bytes, to).catch(() => {}),
+    (bytes) => {
+      conn.send(bytes, to).catch(ignore); // a lost datagram: the query times out
+    },
     () => {
       closed = true;
       conn.close();
     },
   );
 }
+
+function ignore(): void {}
 
 function nodeSocket(host: string, port: number, sink: UdpSink): UpstreamUdp {
   const socket = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");

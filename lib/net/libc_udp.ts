@@ -209,10 +209,9 @@ class Poller {
           MAX_EVENTS,
           -1,
         );
-        if (n < 0) {
-          if (this.errno() === ERRNO.EINTR) continue;
-          throw new SocketError("epoll_wait", this.errno());
-        }
+        // A signal for the process may land on the pool thread (EINTR);
+        // its errno is that thread's, out of reach here. Wait again.
+        if (n < 0) continue;
         for (let i = 0; i < n; i++) {
           const at = i * EVENT_SIZE;
           const flags = this.#eventView.getUint32(at, true);
