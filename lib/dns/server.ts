@@ -18,13 +18,20 @@ import {
   type Handler,
   type ResponseWriter,
 } from "./handler.ts";
-import { answerPlainQuery, plainName, readPlainQuery } from "./plain.ts";
+import {
+  answerPlainQuery,
+  plainName,
+  type PlainShape,
+  readPlainQuery,
+} from "./plain.ts";
 import {
   decodeHeader,
   decodeMessage,
   type Edns,
   encodeMessage,
   encodeTruncated,
+  HEADER_SIZE,
+  MAX_MSG_SIZE,
   type Message,
   OPCODE,
   RCODE,
@@ -35,6 +42,7 @@ import {
 const SUPPORTED_OPTIONS = new Set([3, 9, 10, 11, 12]);
 /** The DS type code. */
 const DS = 43;
+const OPT_TYPE = 41;
 
 /** How a transport delivers a query and takes the reply. */
 export interface Exchange {
@@ -104,6 +112,7 @@ export class DnsServer {
   }
 
   async #serve(bytes: Uint8Array, x: Exchange): Promise<void> {
+    if (await this.#serveWire(bytes, x)) return;
     // miekg/dns's DefaultMsgAcceptFunc: a short header or a response is
     // dropped (any reply could amplify), odd shapes get FORMERR or NOTIMP.
     const header = decodeHeader(bytes);
@@ -165,6 +174,36 @@ export class DnsServer {
       return;
     }
     await this.#run(chain, w, r);
+  }
+
+  /**
+   * A plain query whose chain is headed by a handler with `serveWire`,
+   * answered on the wire: the reply fitted as `scrubWriter` fits one, an
+   * rcode answered as `writeError` does. False when the head left it to
+   * `serve`.
+   */
+  async #serveWire(bytes: Uint8Array, x: Exchange): Promise<boolean> {
+    const q = readPlainQuery(bytes);
+    if (q === undefined) return false;
+    const name = plainName(bytes, q.nameEnd);
+    const chain = this.#rootOnly ?? this.#route(name, q.type === DS);
+    const answering = chain?.serveWire?.({ bytes, name, proto: x.proto });
+    if (answering === undefined) return false;
+    let reply: Uint8Array;
+    try {
+      const answer = await answering;
+      reply = typeof answer === "number"
+        ? errorReply(bytes, q, answer, x)
+        : scrubWire(answer, q, x.proto);
+    } catch (error) {
+      log(
+        "ERROR",
+        `Recovered from panic in server: "${this.address}" ${message(error)}`,
+      );
+      reply = errorReply(bytes, q, RCODE.SERVFAIL, x);
+    }
+    await x.send(reply);
+    return true;
   }
 
   /**
@@ -258,7 +297,11 @@ function writeError(
  * echoed and only options CoreDNS supports.
  */
 function sizeAndDo(r: DnsRequest, reply: Message): void {
-  const asked = r.msg.edns;
+  askedEdns(r.msg.edns, reply);
+}
+
+/** `sizeAndDo` for a query whose OPT record was `asked`. */
+function askedEdns(asked: Edns | undefined, reply: Message): void {
   if (asked === undefined) return;
   const edns: Edns = reply.edns ?? {
     udpSize: asked.udpSize,
@@ -285,4 +328,125 @@ function scrubWriter(x: Exchange, r: DnsRequest): ResponseWriter {
       return x.send(encodeTruncated(m, bufsize(r)));
     },
   };
+}
+
+/** `writeError`'s reply to the plain query `bytes` (shape `q`). */
+function errorReply(
+  bytes: Uint8Array,
+  q: PlainShape,
+  rcode: number,
+  x: Exchange,
+): Uint8Array {
+  const reply = answerPlainQuery(bytes, q, x.proto, x.remote, () => ({
+    authoritative: false,
+    flags: rcode & 0xf,
+    end: q.nameEnd + 4,
+    ancount: 0,
+    nscount: 0,
+    arcount: 0,
+  }));
+  // An empty reply always fits; an extended rcode takes the general encoder.
+  if (reply !== undefined && rcode <= 0xf) return reply;
+  const m = replyTo(decodeMessage(bytes), rcode);
+  askedEdns(plainEdns(q), m);
+  return encodeMessage(m);
+}
+
+/** The OPT record of a plain query (no options), or undefined without one. */
+function plainEdns(q: PlainShape): Edns | undefined {
+  return q.udpSize < 0
+    ? undefined
+    : { udpSize: q.udpSize, version: 0, do: q.dnssecOk, options: [] };
+}
+
+/**
+ * A whole reply (`reply`, the handler's own copy) fitted to the plain query
+ * `q` as `scrubWriter` fits a message: its OPT record made the client's
+ * (size, version 0, DO echoed) in place, or one added, when it fits;
+ * otherwise decoded, fitted and truncated by the encoder.
+ */
+function scrubWire(
+  reply: Uint8Array,
+  q: PlainShape,
+  proto: "udp" | "tcp",
+): Uint8Array {
+  const limit = proto === "tcp" ? MAX_MSG_SIZE : Math.max(q.udpSize, 512);
+  const fitted = q.udpSize < 0 ? reply : withClientOpt(reply, q);
+  if (fitted !== undefined && fitted.length <= limit) return fitted;
+  const m = decodeMessage(reply);
+  askedEdns(plainEdns(q), m);
+  return encodeTruncated(m, limit);
+}
+
+/**
+ * `reply` with its OPT record set as `askedEdns` sets it for the plain
+ * query `q` (which has one), or undefined when the records do not walk
+ * to the end (decode it then) or there are two OPT records.
+ */
+function withClientOpt(
+  reply: Uint8Array,
+  q: PlainShape,
+): Uint8Array | undefined {
+  if (reply.length < HEADER_SIZE) return undefined;
+  const count = (at: number) => reply[at]! << 8 | reply[at + 1]!;
+  let at = HEADER_SIZE;
+  const skipName = (): boolean => {
+    for (;;) {
+      const label = reply[at];
+      if (label === undefined) return false;
+      if (label >= 0xc0) {
+        at += 2;
+        return true;
+      }
+      if (label > 63) return false;
+      at += 1 + label;
+      if (label === 0) return true;
+    }
+  };
+  for (let i = count(4); i > 0; i--) {
+    if (!skipName()) return undefined;
+    at += 4;
+  }
+  const records = count(6) + count(8) + count(10);
+  const firstExtra = count(6) + count(8);
+  let opt = -1;
+  for (let i = 0; i < records; i++) {
+    if (!skipName() || at + 10 > reply.length) return undefined;
+    if (i >= firstExtra && count(at) === OPT_TYPE) {
+      if (opt >= 0) return undefined;
+      opt = at;
+    }
+    at += 10 + count(at + 8);
+  }
+  if (at !== reply.length) return undefined;
+  const size = q.udpSize || 4096; // as the encoder writes a size of 0
+  if (opt >= 0) {
+    reply[opt + 2] = size >> 8;
+    reply[opt + 3] = size & 0xff;
+    reply[opt + 5] = 0; // version
+    if (q.dnssecOk) reply[opt + 6]! |= 0x80;
+    return reply;
+  }
+  const added = new Uint8Array(reply.length + 11);
+  added.set(reply);
+  const arcount = count(10) + 1;
+  added[10] = arcount >> 8;
+  added[11] = arcount & 0xff;
+  added.set(
+    [
+      0,
+      0,
+      OPT_TYPE,
+      size >> 8,
+      size & 0xff,
+      0,
+      0,
+      q.dnssecOk ? 0x80 : 0,
+      0,
+      0,
+      0,
+    ],
+    reply.length,
+  );
+  return added;
 }

@@ -16,6 +16,7 @@ import {
   nextOrFailure,
   qname,
   type ResponseWriter,
+  type WireQuery,
 } from "../../lib/dns/handler.ts";
 import { counter, histogram } from "../../lib/dns/metrics.ts";
 import { isSubDomain } from "../../lib/dns/names.ts";
@@ -292,6 +293,34 @@ export class Forward implements Handler {
     if (!isSubDomain(this.config.from, name)) return false;
     if (name === this.config.from) return true;
     return !this.config.ignored.some((zone) => isSubDomain(zone, name));
+  }
+
+  /**
+   * A plain query straight to the upstreams when *forward* heads the chain:
+   * the upstream's reply goes back as it came (the server fits its OPT
+   * record and size), with no message decoded or encoded here. Not with
+   * `next`, whose rcodes hand the query on as a message.
+   */
+  serveWire(q: WireQuery): Promise<Uint8Array | number> | undefined {
+    if (this.config.nextRcodes.length > 0 || !this.#match(q.name)) {
+      return undefined;
+    }
+    const { maxConcurrent } = this.config;
+    if (maxConcurrent > 0 && this.#concurrent >= maxConcurrent) {
+      maxConcurrentRejects.inc();
+      return Promise.resolve(RCODE.REFUSED);
+    }
+    return this.#wire(q);
+  }
+
+  async #wire(q: WireQuery): Promise<Uint8Array | number> {
+    this.#concurrent++;
+    try {
+      const [rcode, reply] = await this.exchange(q.bytes, q.proto);
+      return reply ?? rcode;
+    } finally {
+      this.#concurrent--;
+    }
   }
 
   async serveDNS(w: ResponseWriter, r: DnsRequest): Promise<HandlerResult> {

@@ -15,8 +15,14 @@ import {
   encodeMessage,
   type Message,
   type Question,
+  RCODE,
   replyTo,
 } from "../../lib/dns/wire.ts";
+import { Dispenser } from "../../lib/corefile/mod.ts";
+import { tokenize } from "../../lib/corefile/lexer.ts";
+import { chainLinks, type Handler } from "../../lib/dns/handler.ts";
+import { DnsServer } from "../../lib/dns/server.ts";
+import { Forward, parseForward } from "../../plugins/forward/mod.ts";
 import { startCoredeno } from "../_helpers.ts";
 import { dig, digAvailable, queryMessage, udpQuery } from "../dns/_dns.ts";
 import {
@@ -244,6 +250,186 @@ Deno.test({
       if (name === "four.example.test.") {
         assert.equal(upstream.size, 110, "the issue's example");
       }
+    }
+  },
+});
+
+/**
+ * A decoded reply with ASCII letters folded (a compressed name takes the
+ * case it points to) and each section's records sorted (unbound rotates
+ * them from one reply to the next).
+ */
+function folded(bytes: Uint8Array): unknown {
+  const fold = (v: unknown): unknown =>
+    typeof v === "string"
+      ? v.toLowerCase()
+      : Array.isArray(v)
+      ? v.map(fold).sort((a, b) =>
+        JSON.stringify(a) < JSON.stringify(b) ? -1 : 1
+      )
+      : v !== null && typeof v === "object" && !(v instanceof Uint8Array)
+      ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fold(x)]))
+      : v;
+  return fold(decodeMessage(bytes));
+}
+
+Deno.test({
+  name:
+    "forward heading its chain answers on the wire what serveDNS answers (OPT, truncation, errors)",
+  ignore: !hasUnbound,
+  async fn() {
+    await using unbound = await startUnbound();
+    const corefile = (to: number) =>
+      new Dispenser(
+        "Corefile",
+        tokenize(`\nforward . 127.0.0.1:${to}`, "Corefile"),
+      );
+    const forward = new Forward(parseForward(corefile(unbound.port))[0]!);
+    // The same handler without serveWire: the general path.
+    const general: Handler = {
+      name: "forward",
+      serveDNS: (w, r) => forward.serveDNS(w, r),
+    };
+    const serverOf = (head: Handler) =>
+      new DnsServer("dns://:53", new Map([[".", chainLinks([() => head])]]));
+    let wireServer = serverOf(forward);
+    let generalServer = serverOf(general);
+    const send = async (
+      server: DnsServer,
+      bytes: Uint8Array,
+      proto: "udp" | "tcp",
+    ) => {
+      let sent: Uint8Array | undefined;
+      await server.serve(bytes.slice(), {
+        proto,
+        remote: { ip: "127.0.0.1", port: 40000 },
+        local: { ip: "127.0.0.1", port: 53 },
+        send(reply) {
+          sent = reply;
+          return Promise.resolve();
+        },
+      });
+      return sent!;
+    };
+    const compare = async (
+      what: string,
+      query: Message,
+      proto: "udp" | "tcp",
+    ) => {
+      const bytes = encodeMessage(query);
+      const wire = await send(wireServer, bytes, proto);
+      const expected = await send(generalServer, bytes, proto);
+      const [got, want] = [decodeMessage(wire), decodeMessage(expected)];
+      if (want.truncated) {
+        // Which records fit depends on unbound's rotation: their number does not.
+        assert.equal(got.truncated, true, what);
+        assert.equal(got.answer.length, want.answer.length, what);
+        assert.deepEqual(got.edns, want.edns, what);
+      } else assert.deepEqual(folded(wire), folded(expected), what);
+      assert.ok(
+        wire.length <= expected.length,
+        `${what}: ${wire.length} > ${expected.length}`,
+      );
+      return decodeMessage(wire);
+    };
+    try {
+      let answered = 0;
+      for (
+        const [name, type] of [
+          ["www.example.test.", "A"],
+          ["WWW.Example.TEST.", "AAAA"],
+          ["alias.example.test.", "A"],
+          ["nx.example.test.", "A"],
+          ["txt.example.test.", "TXT"],
+          ["big.example.test.", "A"],
+        ]
+      ) {
+        for (const edns of [undefined, 0, 512, 1232, 4096]) {
+          for (const doBit of edns === undefined ? [false] : [false, true]) {
+            for (const proto of ["udp", "tcp"] as const) {
+              const query = queryMessage(name!, type!, {
+                id: 77,
+                ...(edns === undefined ? {} : {
+                  edns: { udpSize: edns, version: 0, do: doBit, options: [] },
+                }),
+              });
+              const reply = await compare(
+                `${name} ${type} ${edns} ${doBit} ${proto}`,
+                query,
+                proto,
+              );
+              if (reply.answer.length > 0) answered++;
+            }
+          }
+        }
+      }
+      assert.ok(answered > 20);
+      // The big answer without EDNS0 over UDP: cut to 512 bytes, TC.
+      const cut = await compare(
+        "big, no EDNS0",
+        queryMessage("big.example.test.", "A"),
+        "udp",
+      );
+      assert.equal(cut.truncated, true);
+      // An upstream that sends no OPT record to a query with one: the
+      // server adds the client's.
+      const plain = listen("127.0.0.1");
+      const serving = (async () => {
+        for await (const [bytes, from] of plain) {
+          const query = decodeMessage(bytes);
+          const m = replyTo(query);
+          m.answer = [{
+            type: "A",
+            name: query.question[0]!.name,
+            ttl: 60,
+            data: "192.0.2.7",
+          }];
+          await plain.send(encodeMessage(m), from);
+        }
+      })();
+      const bare = new Forward(
+        parseForward(corefile((plain.addr as Deno.NetAddr).port))[0]!,
+      );
+      const bareGeneral: Handler = {
+        name: "forward",
+        serveDNS: (w, r) => bare.serveDNS(w, r),
+      };
+      try {
+        wireServer = serverOf(bare);
+        generalServer = serverOf(bareGeneral);
+        const added = await compare(
+          "no OPT upstream",
+          queryMessage("www.example.test.", "A", {
+            edns: { udpSize: 1232, version: 0, do: true, options: [] },
+          }),
+          "udp",
+        );
+        assert.deepEqual(added.edns, {
+          udpSize: 1232,
+          version: 0,
+          do: true,
+          options: [],
+        });
+      } finally {
+        bare.stop();
+        plain.close();
+        await serving.catch(() => {});
+      }
+      wireServer = serverOf(forward);
+      generalServer = serverOf(general);
+      // A dead upstream: the server's own error reply.
+      await unbound.kill();
+      const failed = await compare(
+        "dead upstream",
+        queryMessage("www.example.test.", "A", {
+          edns: { udpSize: 1232, version: 0, do: true, options: [] },
+        }),
+        "udp",
+      );
+      assert.equal(failed.rcode, RCODE.SERVFAIL);
+      assert.equal(failed.edns?.do, true);
+    } finally {
+      forward.stop();
     }
   },
 });
