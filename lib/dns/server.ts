@@ -30,7 +30,7 @@ import {
   type Edns,
   encodeMessage,
   encodeTruncated,
-  HEADER_SIZE,
+  findOpt,
   MAX_MSG_SIZE,
   type Message,
   OPCODE,
@@ -380,45 +380,15 @@ function scrubWire(
 
 /**
  * `reply` with its OPT record set as `askedEdns` sets it for the plain
- * query `q` (which has one), or undefined when the records do not walk
- * to the end (decode it then) or there are two OPT records.
+ * query `q` (which has one), or undefined when `findOpt` cannot walk it
+ * (decode it then).
  */
 function withClientOpt(
   reply: Uint8Array,
   q: PlainShape,
 ): Uint8Array | undefined {
-  if (reply.length < HEADER_SIZE) return undefined;
-  const count = (at: number) => reply[at]! << 8 | reply[at + 1]!;
-  let at = HEADER_SIZE;
-  const skipName = (): boolean => {
-    for (;;) {
-      const label = reply[at];
-      if (label === undefined) return false;
-      if (label >= 0xc0) {
-        at += 2;
-        return true;
-      }
-      if (label > 63) return false;
-      at += 1 + label;
-      if (label === 0) return true;
-    }
-  };
-  for (let i = count(4); i > 0; i--) {
-    if (!skipName()) return undefined;
-    at += 4;
-  }
-  const records = count(6) + count(8) + count(10);
-  const firstExtra = count(6) + count(8);
-  let opt = -1;
-  for (let i = 0; i < records; i++) {
-    if (!skipName() || at + 10 > reply.length) return undefined;
-    if (i >= firstExtra && count(at) === OPT_TYPE) {
-      if (opt >= 0) return undefined;
-      opt = at;
-    }
-    at += 10 + count(at + 8);
-  }
-  if (at !== reply.length) return undefined;
+  const opt = findOpt(reply);
+  if (opt === undefined) return undefined;
   const size = q.udpSize || 4096; // as the encoder writes a size of 0
   if (opt >= 0) {
     reply[opt + 2] = size >> 8;
@@ -429,24 +399,12 @@ function withClientOpt(
   }
   const added = new Uint8Array(reply.length + 11);
   added.set(reply);
-  const arcount = count(10) + 1;
+  const arcount = (reply[10]! << 8 | reply[11]!) + 1;
   added[10] = arcount >> 8;
   added[11] = arcount & 0xff;
-  added.set(
-    [
-      0,
-      0,
-      OPT_TYPE,
-      size >> 8,
-      size & 0xff,
-      0,
-      0,
-      q.dnssecOk ? 0x80 : 0,
-      0,
-      0,
-      0,
-    ],
-    reply.length,
-  );
+  // The root owns it; TYPE OPT, the size as CLASS; TTL: extended rcode
+  // and version 0, the DO bit; no data.
+  added.set([0, 0, OPT_TYPE, size >> 8, size & 0xff], reply.length);
+  added.set([0, 0, q.dnssecOk ? 0x80 : 0, 0, 0, 0], reply.length + 5);
   return added;
 }

@@ -294,6 +294,46 @@ export function truncateMessage(m: Message, size: number): void {
 }
 
 /**
+ * Where a message's OPT record is (the offset of its TYPE field; -1
+ * without one), found by walking every record; undefined when the records
+ * do not end exactly where the message does, or it has two OPT records.
+ */
+export function findOpt(bytes: Uint8Array): number | undefined {
+  if (bytes.length < HEADER_SIZE) return undefined;
+  const count = (at: number) => bytes[at]! << 8 | bytes[at + 1]!;
+  let at = HEADER_SIZE;
+  const skipName = (): boolean => {
+    for (;;) {
+      const label = bytes[at];
+      if (label === undefined) return false;
+      if (label >= 0xc0) {
+        at += 2;
+        return true;
+      }
+      if (label > 63) return false;
+      at += 1 + label;
+      if (label === 0) return true;
+    }
+  };
+  for (let i = count(4); i > 0; i--) {
+    if (!skipName()) return undefined;
+    at += 4;
+  }
+  const firstExtra = count(6) + count(8);
+  const records = firstExtra + count(10);
+  let opt = -1;
+  for (let i = 0; i < records; i++) {
+    if (!skipName() || at + 10 > bytes.length) return undefined;
+    if (i >= firstExtra && count(at) === 41) {
+      if (opt >= 0) return undefined;
+      opt = at;
+    }
+    at += 10 + count(at + 8);
+  }
+  return at === bytes.length ? opt : undefined;
+}
+
+/**
  * miekg/dns's `SetReply`: a response to `request` with its id, opcode,
  * first question and (for queries) RD and CD bits.
  */

@@ -30,6 +30,7 @@ import { connectedUdp } from "../../lib/dns/upstream_udp.ts";
 import {
   decodeMessage,
   encodeMessage,
+  findOpt,
   newQuery,
   RCODE,
   rcodeName,
@@ -205,41 +206,11 @@ export class Proxy {
 /** `Forward.exchange`'s answer when the next plugin is to answer. */
 const NEXT = -1;
 
-/**
- * A reply's rcode: the header's 4 bits, and the OPT record's upper 8 when
- * there is one (found by walking the records; undefined sections end it).
- */
+/** A reply's rcode: the header's 4 bits, and its OPT record's upper 8. */
 function replyRcode(reply: Uint8Array): number {
   const low = reply[3]! & 0x0f;
-  const arcount = reply[10]! << 8 | reply[11]!;
-  if (arcount === 0) return low;
-  let at = 12;
-  const skipName = () => {
-    for (;;) {
-      const label = reply[at];
-      if (label === undefined) return false;
-      if (label >= 0xc0) {
-        at += 2;
-        return true;
-      }
-      at += 1 + label;
-      if (label === 0) return true;
-    }
-  };
-  const qdcount = reply[4]! << 8 | reply[5]!;
-  for (let q = 0; q < qdcount; q++) {
-    if (!skipName()) return low;
-    at += 4;
-  }
-  const records = (reply[6]! << 8 | reply[7]!) + (reply[8]! << 8 | reply[9]!) +
-    arcount;
-  for (let n = 0; n < records; n++) {
-    if (!skipName() || at + 10 > reply.length) return low;
-    const type = reply[at]! << 8 | reply[at + 1]!;
-    if (type === 41) return reply[at + 4]! << 4 | low;
-    at += 10 + (reply[at + 8]! << 8 | reply[at + 9]!);
-  }
-  return low;
+  const opt = reply[11] === 0 && reply[10] === 0 ? -1 : findOpt(reply) ?? -1;
+  return opt < 0 ? low : reply[opt + 4]! << 4 | low;
 }
 
 /** The order to try the upstreams in (CoreDNS's `Policy.List`). */
