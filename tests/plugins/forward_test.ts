@@ -55,7 +55,8 @@ Deno.test("parseForward() reads CoreDNS's properties", () => {
   const [f] = parseForward(dispenser(
     "forward example.org 127.0.0.1 127.0.0.2:5353 [::1]:53 {\n" +
       "  except sub.example.org OTHER.example.org\n  force_tcp\n" +
-      "  max_fails 3\n  expire 20s\n  health_check 1s no_rec domain Example.net\n" +
+      "  max_fails 3\n  expire 20s\n  max_idle_conns 4\n" +
+      "  health_check 1s no_rec domain Example.net\n" +
       "  policy round_robin\n  max_concurrent 100\n  next NXDOMAIN\n}",
   ));
   assert.equal(f!.from, "example.org.");
@@ -68,6 +69,7 @@ Deno.test("parseForward() reads CoreDNS's properties", () => {
   assert.equal(f!.forceTcp, true);
   assert.equal(f!.maxFails, 3);
   assert.equal(f!.expireMs, 20_000);
+  assert.equal(f!.maxIdleConns, 4);
   assert.equal(f!.healthCheckMs, 1000);
   assert.equal(f!.hcRecursionDesired, false);
   assert.equal(f!.hcDomain, "example.net.");
@@ -113,6 +115,14 @@ Deno.test("parseForward() rejects bad input naming file and line", async (t) => 
     [
       "forward . 127.0.0.1 {\n  expire soon\n}",
       'Corefile:3 - Error during parsing: time: invalid duration "soon"',
+    ],
+    [
+      "forward . 127.0.0.1 {\n  max_idle_conns -1\n}",
+      "Corefile:3 - Error during parsing: max_idle_conns can't be negative: -1",
+    ],
+    [
+      "forward . 127.0.0.1 {\n  max_idle_conns lots\n}",
+      'Corefile:3 - Error during parsing: strconv.Atoi: parsing "lots": invalid syntax',
     ],
     [
       "forward . 127.0.0.1 {\n  health_check -1s\n}",
