@@ -2,14 +2,19 @@
 
 import assert from "node:assert/strict";
 import { correctMap } from "../tools/bundle.ts";
-import { START_PERMISSIONS } from "../lib/permissions.ts";
+import { SERVER_PERMISSIONS, START_PERMISSIONS } from "../lib/permissions.ts";
 
 export const REPO = new URL("../", import.meta.url);
 export const MAIN = new URL("main.ts", REPO).pathname;
 export const CONFIG = new URL("deno.json", REPO).pathname;
 
-/** The permissions `deno task start` grants, so tests run what users run. */
-export { START_PERMISSIONS };
+/**
+ * `deno task start`'s permissions (least privilege; what `coredeno run`
+ * gives a program) and `deno task start:fast`'s (the same and
+ * `--allow-ffi`), with which `startCoredeno` runs the server; tests of the
+ * sandboxed path add `--deny-ffi`.
+ */
+export { SERVER_PERMISSIONS, START_PERMISSIONS };
 
 /**
  * A TCP port that was free a moment ago on 127.0.0.1, and may be taken by
@@ -154,10 +159,12 @@ export function boundPorts(stdout: () => string): BoundPorts {
 export async function startCoredeno(
   corefile: string,
   args: string[] = [],
+  { extraPermissions }: { extraPermissions?: string[] } = {},
 ): Promise<Coredeno & BoundPorts & { cleanup(): void } & AsyncDisposable> {
   const files = tempFiles({ Corefile: corefile });
   const server = spawnCoredeno(["-conf", `${files.dir}/Corefile`, ...args], {
     cwd: files.dir,
+    ...(extraPermissions ? { extraPermissions } : {}),
   });
   await waitForOutput(server, "coredeno", BANNER);
   return {
@@ -256,7 +263,7 @@ export function spawnScript(
       "run",
       "--config",
       CONFIG,
-      ...START_PERMISSIONS,
+      ...SERVER_PERMISSIONS,
       ...denoFlags,
       path,
       ...args,

@@ -3,7 +3,7 @@
  * `dist/coredeno.js` and `dist/coredeno.js.map`. The npm packages are inside,
  * so it runs with an empty DENO_DIR:
  *
- *   deno run --allow-net --allow-read --allow-env --allow-sys dist/coredeno.js -conf Corefile
+ *   deno run --allow-net --allow-read --allow-env --allow-sys --allow-ffi dist/coredeno.js -conf Corefile
  *
  * The script names its map (`//# sourceMappingURL=coredeno.js.map`), so
  * Deno's stack traces and coredeno's profiles show TypeScript files and

@@ -13,6 +13,10 @@ import {
   spawn,
 } from "../harness.ts";
 import { type Need, REPO, type Tools } from "../setup.ts";
+import {
+  SERVER_PERMISSIONS,
+  START_PERMISSIONS,
+} from "../../lib/permissions.ts";
 
 export interface Config {
   quick: boolean;
@@ -32,13 +36,6 @@ export interface Suite {
 export const CONFIG = `${REPO}deno.json`;
 export const MAIN = `${REPO}main.ts`;
 export const FIXTURES = `${REPO}bench/fixtures`;
-/** What `deno task start` grants coredeno. */
-export const START_PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-env",
-  "--allow-sys",
-];
 export const HTTP_CONNECTIONS = 16;
 
 /** A first second of load (JIT, connections), skipped by --quick. */
@@ -184,7 +181,7 @@ export function startCorefile(corefile: string): Child {
     "run",
     "--config",
     CONFIG,
-    ...START_PERMISSIONS,
+    ...SERVER_PERMISSIONS,
     MAIN,
     "-conf",
     `${dir}/Corefile`,

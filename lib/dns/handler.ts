@@ -54,6 +54,23 @@ export interface Handler {
    * prometheus) keep seeing every query.
    */
   answerPlain?(q: PlainQuery): PlainAnswer | undefined;
+  /**
+   * For a handler that answers a plain query with a whole message made
+   * elsewhere (forward: the upstream's reply), when it heads the chain:
+   * the reply on the wire, or an rcode for the server to answer with; or
+   * undefined, at once, to have `serveDNS` answer. The server fits the
+   * reply to the client (OPT as asked, truncation) as its scrub does.
+   */
+  serveWire?(q: WireQuery): Promise<Uint8Array | number> | undefined;
+}
+
+/** A plain query (plain.ts) on the wire, as `serveWire` takes it. */
+export interface WireQuery {
+  /** The query as received; the handler's own copy. */
+  readonly bytes: Uint8Array;
+  /** The question's name, lower-cased (`qname`). */
+  readonly name: string;
+  readonly proto: "udp" | "tcp";
 }
 
 /** What a plugin adds to a block's chain: given the rest, its own handler. */
@@ -96,6 +113,7 @@ function attributed(handler: Handler): Handler {
   if (handler.answerPlain) {
     wrapped.answerPlain = (q) => handler.answerPlain!(q);
   }
+  if (handler.serveWire) wrapped.serveWire = (q) => handler.serveWire!(q);
   return wrapped;
 }
 

@@ -2,7 +2,7 @@
  * The DNS message as coredeno's code reads it (miekg/dns's `Msg`): header
  * bits by name, a full 12-bit rcode, the EDNS0 OPT record apart from the
  * additional section; records and questions as `dns-packet` spells them.
- * Types only, shared by `wire.ts` (decode, encode) and `fast_encode.ts`.
+ * Types only, shared by `wire.ts` (decode) and `encode.ts`.
  *
  * @module
  */

@@ -28,8 +28,12 @@ export interface PlainQuery {
   readonly nameEnd: number;
   /** The question's type code. */
   readonly type: number;
+  /** Whether the query's OPT record has the DO bit. */
+  readonly dnssecOk: boolean;
   readonly proto: "udp" | "tcp";
   readonly remote: Endpoint;
+  /** The server's address, `dns://:1053` (`DnsRequest.server`). */
+  readonly server: string;
   /**
    * The reply being written, valid only while the handler runs: the
    * question is already in place (the name from 12 to `nameEnd`), and the
@@ -40,12 +44,15 @@ export interface PlainQuery {
 }
 
 /**
- * A handler's plain answer: it wrote its records into `out`, encoded
- * without name compression, up to `end`; this many go in each section. The
- * header and the OPT record (as the scrub writes it) are the server's.
+ * A handler's plain answer: it wrote its records into `out`, names
+ * compressed as the encoder (encode.ts) would write them, up to `end`; this
+ * many go in each section. The header and the OPT record (as the scrub
+ * writes it) are the server's.
  */
 export interface PlainAnswer {
   authoritative: boolean;
+  /** The header's RA and AD bits and RCODE (up to 15); 0 when absent. */
+  flags?: number;
   end: number;
   ancount: number;
   nscount: number;
@@ -127,16 +134,29 @@ export function readPlainQuery(bytes: Uint8Array): PlainShape | undefined {
   };
 }
 
-/** The question's name as the general path spells it: `host.Example.org.`, `.` for the root. */
+/** Room for a plain name's characters (254 at most). */
+const nameChars = new Uint16Array(256);
+
+/**
+ * The question's name as the general path spells it, lower-cased:
+ * `host.example.org.`, `.` for the root. One string, made in one pass.
+ */
 export function plainName(bytes: Uint8Array, nameEnd: number): string {
   if (nameEnd === HEADER_SIZE + 1) return ".";
-  let name = "";
+  let n = 0;
   for (let offset = HEADER_SIZE; offset < nameEnd - 1;) {
     const end = offset + 1 + bytes[offset]!;
-    name += String.fromCharCode(...bytes.subarray(offset + 1, end)) + ".";
+    for (let i = offset + 1; i < end; i++) {
+      const c = bytes[i]!;
+      nameChars[n++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    }
+    nameChars[n++] = 0x2e;
     offset = end;
   }
-  return name;
+  return String.fromCharCode.apply(
+    null,
+    nameChars.subarray(0, n) as unknown as number[],
+  );
 }
 
 /** The reply being written; every reply is copied out of it. */
@@ -168,10 +188,10 @@ function copyOut(length: number): Uint8Array {
  * The reply to the plain query `bytes` (shape `q`), as the server's scrub
  * writes it, or undefined to leave the query to the general path: `answer`
  * gives the records (see `PlainQuery.out`); the header has the query's id,
- * QR, the answer's AA, and RD and CD as asked; then the question as
- * received, the records, and OPT when the query had one (the client's
- * size, version 0, DO echoed, no options). Undefined too when the reply
- * does not fit the client's buffer (the scrub truncates those).
+ * QR, the answer's AA, RA, AD and RCODE, and RD and CD as asked; then the
+ * question as received, the records, and OPT when the query had one (the
+ * client's size, version 0, DO echoed, no options). Undefined too when the
+ * reply does not fit the client's buffer (the scrub truncates those).
  */
 export function answerPlainQuery(
   bytes: Uint8Array,
@@ -179,6 +199,7 @@ export function answerPlainQuery(
   proto: "udp" | "tcp",
   remote: Endpoint,
   answer: (q: PlainQuery) => PlainAnswer | undefined,
+  server = "",
 ): Uint8Array | undefined {
   const out = scratch;
   const questionEnd = q.nameEnd + 4;
@@ -187,8 +208,10 @@ export function answerPlainQuery(
     bytes,
     nameEnd: q.nameEnd,
     type: q.type,
+    dnssecOk: q.dnssecOk,
     proto,
     remote,
+    server,
     out,
   });
   if (a === undefined) return undefined;
@@ -199,7 +222,7 @@ export function answerPlainQuery(
   out[0] = bytes[0]!;
   out[1] = bytes[1]!;
   out[2] = 0x80 | (a.authoritative ? 0x04 : 0) | (bytes[2]! & 0x01);
-  out[3] = bytes[3]! & 0x10;
+  out[3] = (bytes[3]! & 0x10) | ((a.flags ?? 0) & 0xaf); // CD; RA, AD, RCODE
   out[4] = 0;
   out[5] = 1;
   out[6] = a.ancount >> 8;

@@ -18,23 +18,31 @@ import {
   type Handler,
   type ResponseWriter,
 } from "./handler.ts";
-import { answerPlainQuery, plainName, readPlainQuery } from "./plain.ts";
+import {
+  answerPlainQuery,
+  plainName,
+  type PlainShape,
+  readPlainQuery,
+} from "./plain.ts";
 import {
   decodeHeader,
   decodeMessage,
   type Edns,
   encodeMessage,
+  encodeTruncated,
+  findOpt,
+  MAX_MSG_SIZE,
   type Message,
   OPCODE,
   RCODE,
   replyTo,
-  truncateMessage,
 } from "./wire.ts";
 
 /** EDNS0 options a reply may echo (CoreDNS's `edns.SupportedOptions`): NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING. */
 const SUPPORTED_OPTIONS = new Set([3, 9, 10, 11, 12]);
 /** The DS type code. */
 const DS = 43;
+const OPT_TYPE = 41;
 
 /** How a transport delivers a query and takes the reply. */
 export interface Exchange {
@@ -75,10 +83,17 @@ export class DnsServer {
     const q = readPlainQuery(bytes);
     if (q === undefined) return undefined;
     const chain = this.#rootOnly ??
-      this.#route(plainName(bytes, q.nameEnd).toLowerCase(), q.type === DS);
+      this.#route(plainName(bytes, q.nameEnd), q.type === DS);
     if (chain?.answerPlain === undefined) return undefined;
     try {
-      return answerPlainQuery(bytes, q, proto, remote, chain.answerPlain);
+      return answerPlainQuery(
+        bytes,
+        q,
+        proto,
+        remote,
+        chain.answerPlain,
+        this.address,
+      );
     } catch {
       return undefined; // serveDNS answers, or reports, as it always did
     }
@@ -97,6 +112,7 @@ export class DnsServer {
   }
 
   async #serve(bytes: Uint8Array, x: Exchange): Promise<void> {
+    if (await this.#serveWire(bytes, x)) return;
     // miekg/dns's DefaultMsgAcceptFunc: a short header or a response is
     // dropped (any reply could amplify), odd shapes get FORMERR or NOTIMP.
     const header = decodeHeader(bytes);
@@ -158,6 +174,36 @@ export class DnsServer {
       return;
     }
     await this.#run(chain, w, r);
+  }
+
+  /**
+   * A plain query whose chain is headed by a handler with `serveWire`,
+   * answered on the wire: the reply fitted as `scrubWriter` fits one, an
+   * rcode answered as `writeError` does. False when the head left it to
+   * `serve`.
+   */
+  async #serveWire(bytes: Uint8Array, x: Exchange): Promise<boolean> {
+    const q = readPlainQuery(bytes);
+    if (q === undefined) return false;
+    const name = plainName(bytes, q.nameEnd);
+    const chain = this.#rootOnly ?? this.#route(name, q.type === DS);
+    const answering = chain?.serveWire?.({ bytes, name, proto: x.proto });
+    if (answering === undefined) return false;
+    let reply: Uint8Array;
+    try {
+      const answer = await answering;
+      reply = typeof answer === "number"
+        ? errorReply(bytes, q, answer, x)
+        : scrubWire(answer, q, x.proto);
+    } catch (error) {
+      log(
+        "ERROR",
+        `Recovered from panic in server: "${this.address}" ${message(error)}`,
+      );
+      reply = errorReply(bytes, q, RCODE.SERVFAIL, x);
+    }
+    await x.send(reply);
+    return true;
   }
 
   /**
@@ -251,7 +297,11 @@ function writeError(
  * echoed and only options CoreDNS supports.
  */
 function sizeAndDo(r: DnsRequest, reply: Message): void {
-  const asked = r.msg.edns;
+  askedEdns(r.msg.edns, reply);
+}
+
+/** `sizeAndDo` for a query whose OPT record was `asked`. */
+function askedEdns(asked: Edns | undefined, reply: Message): void {
   if (asked === undefined) return;
   const edns: Edns = reply.edns ?? {
     udpSize: asked.udpSize,
@@ -269,18 +319,92 @@ function sizeAndDo(r: DnsRequest, reply: Message): void {
 
 /**
  * CoreDNS's `ScrubWriter`: EDNS0 as the query had it, truncated to the
- * client's buffer. Encodes once when the reply fits, as nearly all do.
+ * client's buffer; one encode either way.
  */
 function scrubWriter(x: Exchange, r: DnsRequest): ResponseWriter {
   return {
     writeMsg(m) {
       sizeAndDo(r, m);
-      let bytes = encodeMessage(m);
-      if (bytes.length > bufsize(r)) {
-        truncateMessage(m, bufsize(r));
-        bytes = encodeMessage(m);
-      }
-      return x.send(bytes);
+      return x.send(encodeTruncated(m, bufsize(r)));
     },
   };
+}
+
+/** `writeError`'s reply to the plain query `bytes` (shape `q`). */
+function errorReply(
+  bytes: Uint8Array,
+  q: PlainShape,
+  rcode: number,
+  x: Exchange,
+): Uint8Array {
+  const reply = answerPlainQuery(bytes, q, x.proto, x.remote, () => ({
+    authoritative: false,
+    flags: rcode & 0xf,
+    end: q.nameEnd + 4,
+    ancount: 0,
+    nscount: 0,
+    arcount: 0,
+  }));
+  // An empty reply always fits; an extended rcode takes the general encoder.
+  if (reply !== undefined && rcode <= 0xf) return reply;
+  const m = replyTo(decodeMessage(bytes), rcode);
+  askedEdns(plainEdns(q), m);
+  return encodeMessage(m);
+}
+
+/** The OPT record of a plain query (no options), or undefined without one. */
+function plainEdns(q: PlainShape): Edns | undefined {
+  return q.udpSize < 0
+    ? undefined
+    : { udpSize: q.udpSize, version: 0, do: q.dnssecOk, options: [] };
+}
+
+/**
+ * A whole reply (`reply`, the handler's own copy) fitted to the plain query
+ * `q` as `scrubWriter` fits a message: its OPT record made the client's
+ * (size, version 0, DO echoed) in place, or one added, when it fits;
+ * otherwise decoded, fitted and truncated by the encoder.
+ */
+function scrubWire(
+  reply: Uint8Array,
+  q: PlainShape,
+  proto: "udp" | "tcp",
+): Uint8Array {
+  const limit = proto === "tcp" ? MAX_MSG_SIZE : Math.max(q.udpSize, 512);
+  const fitted = q.udpSize < 0 ? reply : withClientOpt(reply, q);
+  if (fitted !== undefined && fitted.length <= limit) return fitted;
+  const m = decodeMessage(reply);
+  askedEdns(plainEdns(q), m);
+  return encodeTruncated(m, limit);
+}
+
+/**
+ * `reply` with its OPT record set as `askedEdns` sets it for the plain
+ * query `q` (which has one), or undefined when `findOpt` cannot walk it
+ * (decode it then).
+ */
+function withClientOpt(
+  reply: Uint8Array,
+  q: PlainShape,
+): Uint8Array | undefined {
+  const opt = findOpt(reply);
+  if (opt === undefined) return undefined;
+  const size = q.udpSize || 4096; // as the encoder writes a size of 0
+  if (opt >= 0) {
+    reply[opt + 2] = size >> 8;
+    reply[opt + 3] = size & 0xff;
+    reply[opt + 5] = 0; // version
+    if (q.dnssecOk) reply[opt + 6]! |= 0x80;
+    return reply;
+  }
+  const added = new Uint8Array(reply.length + 11);
+  added.set(reply);
+  const arcount = (reply[10]! << 8 | reply[11]!) + 1;
+  added[10] = arcount >> 8;
+  added[11] = arcount & 0xff;
+  // The root owns it; TYPE OPT, the size as CLASS; TTL: extended rcode
+  // and version 0, the DO bit; no data.
+  added.set([0, 0, OPT_TYPE, size >> 8, size & 0xff], reply.length);
+  added.set([0, 0, q.dnssecOk ? 0x80 : 0, 0, 0, 0], reply.length + 5);
+  return added;
 }

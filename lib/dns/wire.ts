@@ -1,24 +1,21 @@
 /**
- * DNS messages on the wire, through `dns-packet` (the npm package most DNS
- * code in JavaScript uses); the commonest replies are written directly by
- * `fast_encode.ts`, byte for byte as `dns-packet` would. The
+ * DNS messages on the wire: decoded by `dns-packet` (the npm package most
+ * DNS code in JavaScript uses), encoded by `encode.ts` with name
+ * compression (`dns-packet` writes the record data of most types). The
  * `Message` shape follows miekg/dns's `Msg`, which CoreDNS's code reads:
  * header bits by name, a full 12-bit rcode, and the EDNS0 OPT record kept
  * apart from the additional section.
  *
- * Known limits of `dns-packet` 5.6.1, accepted: it never compresses names on
- * encode (miekg/dns compresses a reply that would not fit otherwise, so a
- * reply between its compressed and plain sizes is truncated here and not in
- * CoreDNS), a label byte that is `.` is not escaped when decoded, and an
- * unknown CLASS is encoded as 0.
+ * Known limits of `dns-packet` 5.6.1, accepted: a label byte that is `.` is
+ * not escaped when decoded, and an unknown CLASS is encoded as 0.
  *
  * @module
  */
 
 import dnsPacket from "npm:dns-packet@5.6.1";
 import { Buffer } from "node:buffer";
-import { encodeCommon } from "./fast_encode.ts";
-import type { Edns, EdnsOption, Message, Question, Rr } from "./message.ts";
+import { encode, type Fit, headerFlags } from "./encode.ts";
+import type { EdnsOption, Message, Question, Rr } from "./message.ts";
 
 export type { Edns, EdnsOption, Message, Question, Rr } from "./message.ts";
 
@@ -30,9 +27,6 @@ export type { Edns, EdnsOption, Message, Question, Rr } from "./message.ts";
 interface DnsPacket {
   encode(p: PacketShape): Buffer;
   decode(b: Buffer): PacketShape;
-  encodingLength(p: PacketShape): number;
-  answer: { encodingLength(a: Rr | OptShape): number };
-  question: { encodingLength(q: Question): number };
 }
 
 interface OptShape {
@@ -234,19 +228,6 @@ function fqdnRr(rr: Rr): Rr {
   return { ...rr, name: fqdn(rr.name) };
 }
 
-/** The header's flags word, without QR (dns-packet sets it from `type`). */
-function headerFlags(m: Message): number {
-  return (m.opcode & 0xf) << 11 |
-    (m.authoritative ? 0x400 : 0) |
-    (m.truncated ? 0x200 : 0) |
-    (m.recursionDesired ? 0x100 : 0) |
-    (m.recursionAvailable ? 0x80 : 0) |
-    (m.zero ? 0x40 : 0) |
-    (m.authenticatedData ? 0x20 : 0) |
-    (m.checkingDisabled ? 0x10 : 0) |
-    (m.rcode & 0xf);
-}
-
 function toPacket(m: Message): PacketShape {
   const flags = headerFlags(m);
   const additionals: (Rr | OptShape)[] = [...m.extra];
@@ -273,14 +254,12 @@ function toPacket(m: Message): PacketShape {
   };
 }
 
-/** Encodes a message, without name compression. */
+/** Encodes a message, names compressed. */
 export function encodeMessage(m: Message): Uint8Array {
-  const common = encodeCommon(m, headerFlags(m));
-  if (common !== undefined) return common;
-  return encodeWithPacket(m);
+  return encode(m);
 }
 
-/** `encodeMessage` through `dns-packet` alone, whatever the message holds. */
+/** `encodeMessage` through `dns-packet` alone: no compression (tests compare). */
 export function encodeWithPacket(m: Message): Uint8Array {
   const buffer = packet.encode(toPacket(m));
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
@@ -288,58 +267,70 @@ export function encodeWithPacket(m: Message): Uint8Array {
 
 /** The encoded length of a message. */
 export function messageLength(m: Message): number {
-  return packet.encodingLength(toPacket(m));
-}
-
-function rrLength(rr: Rr): number {
-  return packet.answer.encodingLength(rr);
-}
-
-function questionLength(q: Question): number {
-  return packet.question.encodingLength(q);
-}
-
-function optLength(edns: Edns): number {
-  return packet.answer.encodingLength({
-    type: "OPT",
-    name: ".",
-    udpPayloadSize: edns.udpSize,
-    extendedRcode: 0,
-    ednsVersion: edns.version,
-    flags: 0,
-    options: edns.options,
-  });
+  return encode(m).length;
 }
 
 /**
- * miekg/dns's `Msg.Truncate`: keeps as many records as fit in `size`
- * (answer, then authority, then additional; the OPT record always stays),
- * and sets TC when any record was left out.
+ * Encodes `m` for a client whose buffer holds `size` bytes (512 at least):
+ * miekg/dns's `Msg.Truncate`, then `Pack`. When it does not fit, `m` keeps
+ * as many records as fit (answer, then authority, then additional, sizes
+ * counted compressed; the OPT record always stays) and gets TC.
  */
+export function encodeTruncated(m: Message, size: number): Uint8Array {
+  const fit: Fit = { answer: 0, ns: 0, extra: 0, truncated: false };
+  const bytes = encode(m, Math.max(size, MIN_MSG_SIZE), fit);
+  if (fit.truncated) {
+    m.truncated = true;
+    m.answer = m.answer.slice(0, fit.answer);
+    m.ns = m.ns.slice(0, fit.ns);
+    m.extra = m.extra.slice(0, fit.extra);
+  }
+  return bytes;
+}
+
+/** miekg/dns's `Msg.Truncate`: `encodeTruncated` without the bytes. */
 export function truncateMessage(m: Message, size: number): void {
-  size = Math.max(size, MIN_MSG_SIZE);
-  if (messageLength(m) <= size) return;
-  if (m.edns !== undefined) size -= optLength(m.edns);
-  let length = HEADER_SIZE;
-  for (const q of m.question) length += questionLength(q);
-  const keep = (list: Rr[]): number => {
-    let n = 0;
-    for (const rr of list) {
-      const next = length + rrLength(rr);
-      if (next > size) break;
-      length = next;
-      n++;
+  encodeTruncated(m, size);
+}
+
+/**
+ * Where a message's OPT record is (the offset of its TYPE field; -1
+ * without one), found by walking every record; undefined when the records
+ * do not end exactly where the message does, or it has two OPT records.
+ */
+export function findOpt(bytes: Uint8Array): number | undefined {
+  if (bytes.length < HEADER_SIZE) return undefined;
+  const count = (at: number) => bytes[at]! << 8 | bytes[at + 1]!;
+  let at = HEADER_SIZE;
+  const skipName = (): boolean => {
+    for (;;) {
+      const label = bytes[at];
+      if (label === undefined) return false;
+      if (label >= 0xc0) {
+        at += 2;
+        return true;
+      }
+      if (label > 63) return false;
+      at += 1 + label;
+      if (label === 0) return true;
     }
-    return n;
   };
-  const answers = length < size ? keep(m.answer) : 0;
-  const ns = length < size ? keep(m.ns) : 0;
-  const extra = length < size ? keep(m.extra) : 0;
-  m.truncated ||= m.answer.length > answers || m.ns.length > ns ||
-    m.extra.length > extra;
-  m.answer = m.answer.slice(0, answers);
-  m.ns = m.ns.slice(0, ns);
-  m.extra = m.extra.slice(0, extra);
+  for (let i = count(4); i > 0; i--) {
+    if (!skipName()) return undefined;
+    at += 4;
+  }
+  const firstExtra = count(6) + count(8);
+  const records = firstExtra + count(10);
+  let opt = -1;
+  for (let i = 0; i < records; i++) {
+    if (!skipName() || at + 10 > bytes.length) return undefined;
+    if (i >= firstExtra && count(at) === 41) {
+      if (opt >= 0) return undefined;
+      opt = at;
+    }
+    at += 10 + count(at + 8);
+  }
+  return at === bytes.length ? opt : undefined;
 }
 
 /**

@@ -4,7 +4,14 @@
  * down, and a capacity-bounded store that evicts its oldest entry.
  */
 
-import { type Message, OPCODE, RCODE, type Rr } from "../../lib/dns/wire.ts";
+import {
+  encodeMessage,
+  type Message,
+  newQuery,
+  OPCODE,
+  RCODE,
+  type Rr,
+} from "../../lib/dns/wire.ts";
 import { MIN_TTL } from "./setup.ts";
 
 // --- Response types (CoreDNS's `response.Typify`).
@@ -111,6 +118,55 @@ export interface Item {
   hits: number;
   windowStart: number;
   refreshing: boolean;
+  /** Its records on the wire, for plain hits: made at the first. */
+  plain?: PlainRecords;
+}
+
+/** An entry's records as a plain hit writes them, after the question. */
+export interface PlainRecords {
+  /** The DO bit they were made for (RRSIG, NSEC and NSEC3 only with it). */
+  doBit: boolean;
+  /** Encoded after the entry's question at offset 12: its pointers hold for any case of the name. */
+  bytes: Uint8Array;
+  /** Where each record's TTL is in `bytes`. */
+  ttls: number[];
+  ancount: number;
+  nscount: number;
+  arcount: number;
+}
+
+/**
+ * `item`'s records on the wire, as the general path would encode them for
+ * a query with `doBit`: encoded once per entry (and DO bit).
+ */
+export function plainRecords(item: Item, doBit: boolean): PlainRecords {
+  if (item.plain?.doBit === doBit) return item.plain;
+  const m = newQuery({ name: item.name, type: item.type, class: item.klass });
+  m.response = true;
+  m.answer = withTtl(item.answer, 0, doBit);
+  m.ns = withTtl(item.ns, 0, doBit);
+  m.extra = withTtl(item.extra, 0, doBit);
+  const wire = encodeMessage(m);
+  let start = 12;
+  while (wire[start] !== 0) start += 1 + wire[start]!;
+  start += 5; // the root label, type and class
+  const bytes = wire.slice(start);
+  const ttls: number[] = [];
+  for (let at = 0; at < bytes.length;) {
+    while (bytes[at] !== 0 && bytes[at]! < 0xc0) at += 1 + bytes[at]!;
+    at += bytes[at] === 0 ? 1 : 2; // the root, or a pointer
+    ttls.push(at + 4);
+    at += 10 + (bytes[at + 8]! << 8 | bytes[at + 9]!);
+  }
+  item.plain = {
+    doBit,
+    bytes,
+    ttls,
+    ancount: m.answer.length,
+    nscount: m.ns.length,
+    arcount: m.extra.length,
+  };
+  return item.plain;
 }
 
 /** Seconds left, negative once expired. */

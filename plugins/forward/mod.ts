@@ -16,20 +16,24 @@ import {
   nextOrFailure,
   qname,
   type ResponseWriter,
+  type WireQuery,
 } from "../../lib/dns/handler.ts";
 import { counter, histogram } from "../../lib/dns/metrics.ts";
 import { isSubDomain } from "../../lib/dns/names.ts";
 import {
   CachedClosedError,
+  type DropReason,
   Upstream,
   type UpstreamProto,
 } from "../../lib/dns/upstream.ts";
+import { connectedUdp } from "../../lib/dns/upstream_udp.ts";
 import {
-  type Message,
+  decodeMessage,
+  encodeMessage,
+  findOpt,
   newQuery,
   RCODE,
   rcodeName,
-  replyTo,
 } from "../../lib/dns/wire.ts";
 import { pluginLogger } from "../../lib/log.ts";
 import type { Controller, Plugin } from "../../lib/server/plugin.ts";
@@ -80,6 +84,15 @@ const maxConcurrentRejects = counter(
   "coredns_forward_max_concurrent_rejects_total",
   "Counter of the number of queries rejected because the concurrent queries were at maximum.",
 );
+/** coredeno's own: CoreDNS drops these without a count. */
+const forgedReplies = counter(
+  "coredeno_proxy_forged_replies_total",
+  "Counter of replies dropped because they did not answer the query waiting for them: from another address or port, with another id, or with another question.",
+  ["proxy_name", "to", "reason"],
+);
+
+/** Said once per process: what forwarding over UDP cannot do without FFI. */
+let warnedUnconnected = false;
 
 /** One upstream with its health state (CoreDNS's `proxy.Proxy`). */
 export class Proxy {
@@ -97,6 +110,7 @@ export class Proxy {
     this.upstream = new Upstream(address.host, address.port, {
       expireMs: config.expireMs,
       readTimeoutMs: config.readTimeoutMs,
+      maxIdleConns: config.maxIdleConns,
       ...(address.transport === "tls"
         ? {
           tls: {
@@ -115,6 +129,9 @@ export class Proxy {
         to,
         proto,
       });
+    };
+    this.upstream.onDrop = (reason: DropReason) => {
+      forgedReplies.inc({ proxy_name: "forward", to, reason });
     };
   }
 
@@ -186,6 +203,16 @@ export class Proxy {
   }
 }
 
+/** `Forward.exchange`'s answer when the next plugin is to answer. */
+const NEXT = -1;
+
+/** A reply's rcode: the header's 4 bits, and its OPT record's upper 8. */
+function replyRcode(reply: Uint8Array): number {
+  const low = reply[3]! & 0x0f;
+  const opt = reply[11] === 0 && reply[10] === 0 ? -1 : findOpt(reply) ?? -1;
+  return opt < 0 ? low : reply[opt + 4]! << 4 | low;
+}
+
 /** The order to try the upstreams in (CoreDNS's `Policy.List`). */
 export function policyList<T>(
   policy: PolicyName,
@@ -211,16 +238,6 @@ export function policyList<T>(
   }
 }
 
-/** Whether `reply` answers `query` (miekg/dns's `request.Match`). */
-function matches(query: Message, reply: Message): boolean {
-  if (!reply.response) return false;
-  const q = query.question[0];
-  const a = reply.question[0];
-  if (q === undefined || a === undefined) return q === a;
-  return q.name.toLowerCase() === a.name.toLowerCase() && q.type === a.type &&
-    q.class === a.class;
-}
-
 /** The forward handler (CoreDNS's `Forward.ServeDNS`). */
 export class Forward implements Handler {
   readonly name = "forward";
@@ -231,12 +248,50 @@ export class Forward implements Handler {
 
   constructor(readonly config: ForwardConfig) {
     this.proxies = config.to.map((to) => new Proxy(to, config));
+    if (
+      !warnedUnconnected && !config.forceTcp &&
+      config.to.some((to) => to.transport === "dns") && !connectedUdp()
+    ) {
+      warnedUnconnected = true;
+      logger.warning(
+        "UDP to upstreams goes through unconnected sockets (no --allow-ffi, or not Linux): " +
+          "ICMP errors are not heard, so a dead upstream costs each query its read_timeout",
+      );
+    }
   }
 
   #match(name: string): boolean {
     if (!isSubDomain(this.config.from, name)) return false;
     if (name === this.config.from) return true;
     return !this.config.ignored.some((zone) => isSubDomain(zone, name));
+  }
+
+  /**
+   * A plain query straight to the upstreams when *forward* heads the chain:
+   * the upstream's reply goes back as it came (the server fits its OPT
+   * record and size), with no message decoded or encoded here. Not with
+   * `next`, whose rcodes hand the query on as a message.
+   */
+  serveWire(q: WireQuery): Promise<Uint8Array | number> | undefined {
+    if (this.config.nextRcodes.length > 0 || !this.#match(q.name)) {
+      return undefined;
+    }
+    const { maxConcurrent } = this.config;
+    if (maxConcurrent > 0 && this.#concurrent >= maxConcurrent) {
+      maxConcurrentRejects.inc();
+      return Promise.resolve(RCODE.REFUSED);
+    }
+    return this.#wire(q);
+  }
+
+  async #wire(q: WireQuery): Promise<Uint8Array | number> {
+    this.#concurrent++;
+    try {
+      const [rcode, reply] = await this.exchange(q.bytes, q.proto);
+      return reply ?? rcode;
+    } finally {
+      this.#concurrent--;
+    }
   }
 
   async serveDNS(w: ResponseWriter, r: DnsRequest): Promise<HandlerResult> {
@@ -260,6 +315,25 @@ export class Forward implements Handler {
   }
 
   async #forward(w: ResponseWriter, r: DnsRequest): Promise<HandlerResult> {
+    const query = encodeMessage(r.msg);
+    const [rcode, reply, error] = await this.exchange(query, r.proto);
+    if (reply === undefined) {
+      if (rcode === NEXT) return nextOrFailure(this.name, this.next, w, r);
+      return [rcode, error];
+    }
+    await w.writeMsg(decodeMessage(reply));
+    return [RCODE.NOERROR];
+  }
+
+  /**
+   * Asks the upstreams (CoreDNS's `Forward.ServeDNS` loop): the reply on
+   * the wire with the query's id; or an rcode for the server to answer
+   * with, and why; or `NEXT`: the next plugin is to answer (`next`).
+   */
+  async exchange(
+    query: Uint8Array,
+    clientProto: UpstreamProto,
+  ): Promise<[rcode: number, reply?: Uint8Array, error?: Error]> {
     const { config, proxies } = this;
     const list = policyList(config.policy, proxies, this.#robin);
     const deadline = performance.now() + DEFAULT_TIMEOUT_MS;
@@ -286,35 +360,29 @@ export class Forward implements Handler {
         ? "tcp"
         : config.preferUdp
         ? "udp"
-        : r.proto;
-      let reply: Message | undefined;
+        : clientProto;
+      let reply: Uint8Array | undefined;
       let error: Error | undefined;
       const start = performance.now();
       for (;;) {
         try {
-          ({ reply } = await proxy.upstream.exchange(r.msg, proto));
+          ({ reply } = await proxy.upstream.exchangeWire(query, proto));
           error = undefined;
         } catch (e) {
           error = e as Error;
           reply = undefined;
           if (e instanceof CachedClosedError) continue;
         }
-        // A truncated answer under prefer_udp is asked again over TCP.
-        if (reply?.truncated && proto === "udp" && config.preferUdp) {
+        // A truncated answer over UDP is asked again over TCP (as unbound
+        // does; CoreDNS only with prefer_udp): the whole answer can be
+        // cached, and the scrub fits it to the client.
+        if (
+          reply !== undefined && (reply[2]! & 0x02) !== 0 && proto === "udp"
+        ) {
           proto = "tcp";
           continue;
         }
         break;
-      }
-      if (reply !== undefined) {
-        requestDuration.observe(
-          {
-            proxy_name: "forward",
-            to: proxy.addr,
-            rcode: rcodeName(reply.rcode),
-          },
-          (performance.now() - start) / 1000,
-        );
       }
       if (error !== undefined || reply === undefined) {
         upstreamError = error;
@@ -323,21 +391,25 @@ export class Forward implements Handler {
         if (attempts >= maxAttempts) break;
         continue;
       }
-      if (!matches(r.msg, reply)) {
-        await w.writeMsg(replyTo(r.msg, RCODE.FORMERR));
-        return [RCODE.NOERROR];
-      }
-      if (config.failoverRcodes.includes(reply.rcode)) {
+      const rcode = replyRcode(reply);
+      requestDuration.observe(
+        { proxy_name: "forward", to: proxy.addr, rcode: rcodeName(rcode) },
+        (performance.now() - start) / 1000,
+      );
+      if (config.failoverRcodes.includes(rcode)) {
         failoverAttempts++;
         if (failoverAttempts < proxies.length) continue;
       }
-      if (
-        config.nextRcodes.includes(reply.rcode) && this.next?.name === "forward"
-      ) return nextOrFailure(this.name, this.next, w, r);
-      await w.writeMsg(reply);
-      return [RCODE.NOERROR];
+      if (config.nextRcodes.includes(rcode) && this.next?.name === "forward") {
+        return [NEXT];
+      }
+      return [RCODE.NOERROR, reply];
     }
-    return [RCODE.SERVFAIL, upstreamError ?? new Error("no healthy proxies")];
+    return [
+      RCODE.SERVFAIL,
+      undefined,
+      upstreamError ?? new Error("no healthy proxies"),
+    ];
   }
 
   stop(): void {

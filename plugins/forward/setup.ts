@@ -3,6 +3,7 @@ import type { Dispenser } from "../../lib/corefile/mod.ts";
 import { parseError } from "../../lib/corefile/errors.ts";
 import { fqdn } from "../../lib/corefile/keys.ts";
 import { normalizeZones } from "../../lib/dns/names.ts";
+import { DEFAULT_MAX_IDLE_CONNS } from "../../lib/dns/upstream.ts";
 import { rcodeByName } from "../../lib/dns/wire.ts";
 import { parseDuration } from "../../lib/duration.ts";
 import { splitHostPort } from "../../lib/net/host_port.ts";
@@ -27,6 +28,8 @@ export interface ForwardConfig {
   preferUdp: boolean;
   maxFails: number;
   expireMs: number;
+  /** Idle connections kept per upstream and protocol; 0: no limit. */
+  maxIdleConns: number;
   readTimeoutMs: number;
   /** 0: no health checks. */
   healthCheckMs: number;
@@ -51,6 +54,7 @@ function defaults(): ForwardConfig {
     preferUdp: false,
     maxFails: 2,
     expireMs: 10_000,
+    maxIdleConns: DEFAULT_MAX_IDLE_CONNS,
     readTimeoutMs: 2000,
     healthCheckMs: 500,
     hcRecursionDesired: true,
@@ -201,6 +205,17 @@ function parseProperty(
     case "expire":
       f.expireMs = duration(d, "expire");
       break;
+    case "max_idle_conns": {
+      if (!d.nextArg()) throw d.argErr();
+      const text = d.val();
+      if (!/^[+-]?\d+$/.test(text)) {
+        throw d.err(`strconv.Atoi: parsing "${text}": invalid syntax`);
+      }
+      const n = Number(text);
+      if (n < 0) throw d.err(`max_idle_conns can't be negative: ${n}`);
+      f.maxIdleConns = n;
+      break;
+    }
     case "read_timeout":
       f.readTimeoutMs = duration(d, "read_timeout");
       if (f.readTimeoutMs <= 0) {

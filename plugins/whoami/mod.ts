@@ -60,6 +60,10 @@ function addressOf(remote: string): Uint8Array {
   return lastAddress;
 }
 
+/** The question's name, which starts at offset 12, as a compression pointer. */
+const POINTER_TO_QUESTION = [0xc0, 12];
+const ROOT = [0];
+
 /** The SRV owner's first label, `_udp` or `_tcp`, with its length. */
 const SRV_LABEL = {
   udp: [4, 0x5f, 0x75, 0x64, 0x70],
@@ -68,18 +72,18 @@ const SRV_LABEL = {
 
 /**
  * `serveDNS`'s reply to a plain query, as records: the A or AAAA record
- * owned by the query name, then `_udp.NAME`/`_tcp.NAME` SRV 0 0 PORT `.`.
+ * owned by the query name, then `_udp.NAME`/`_tcp.NAME` SRV 0 0 PORT `.`;
+ * the name compressed as the encoder does (a pointer to the question's,
+ * unless it is the root).
  */
 function answerPlain(q: PlainQuery): PlainAnswer {
   const out = q.out;
   const address = addressOf(q.remote.ip);
-  let at = q.nameEnd + 4;
-  out.copyWithin(at, 12, q.nameEnd);
-  at += q.nameEnd - 12;
+  const name = q.nameEnd === 13 ? ROOT : POINTER_TO_QUESTION;
+  let at = put(out, q.nameEnd + 4, name);
   at = record(out, at, address.length === 4 ? 1 : 28, address);
   at = put(out, at, SRV_LABEL[q.proto]);
-  out.copyWithin(at, 12, q.nameEnd);
-  at += q.nameEnd - 12;
+  at = put(out, at, name);
   const port = q.remote.port;
   // priority 0, weight 0, the port, the target: the root.
   at = record(out, at, 33, [0, 0, 0, 0, port >> 8, port & 0xff, 0]);

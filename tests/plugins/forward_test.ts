@@ -55,7 +55,8 @@ Deno.test("parseForward() reads CoreDNS's properties", () => {
   const [f] = parseForward(dispenser(
     "forward example.org 127.0.0.1 127.0.0.2:5353 [::1]:53 {\n" +
       "  except sub.example.org OTHER.example.org\n  force_tcp\n" +
-      "  max_fails 3\n  expire 20s\n  health_check 1s no_rec domain Example.net\n" +
+      "  max_fails 3\n  expire 20s\n  max_idle_conns 4\n" +
+      "  health_check 1s no_rec domain Example.net\n" +
       "  policy round_robin\n  max_concurrent 100\n  next NXDOMAIN\n}",
   ));
   assert.equal(f!.from, "example.org.");
@@ -68,6 +69,7 @@ Deno.test("parseForward() reads CoreDNS's properties", () => {
   assert.equal(f!.forceTcp, true);
   assert.equal(f!.maxFails, 3);
   assert.equal(f!.expireMs, 20_000);
+  assert.equal(f!.maxIdleConns, 4);
   assert.equal(f!.healthCheckMs, 1000);
   assert.equal(f!.hcRecursionDesired, false);
   assert.equal(f!.hcDomain, "example.net.");
@@ -113,6 +115,14 @@ Deno.test("parseForward() rejects bad input naming file and line", async (t) => 
     [
       "forward . 127.0.0.1 {\n  expire soon\n}",
       'Corefile:3 - Error during parsing: time: invalid duration "soon"',
+    ],
+    [
+      "forward . 127.0.0.1 {\n  max_idle_conns -1\n}",
+      "Corefile:3 - Error during parsing: max_idle_conns can't be negative: -1",
+    ],
+    [
+      "forward . 127.0.0.1 {\n  max_idle_conns lots\n}",
+      'Corefile:3 - Error during parsing: strconv.Atoi: parsing "lots": invalid syntax',
     ],
     [
       "forward . 127.0.0.1 {\n  health_check -1s\n}",
@@ -198,8 +208,9 @@ Deno.test({
     const nx = await dig(port, "nx.example.test", "A");
     assert.match(nx, /status: NXDOMAIN/);
     assert.match(nx, /example\.test\.\s+\d+\s+IN\s+SOA/);
-    // No EDNS0: unbound's 1314-byte answer is cut to TC; dig asks again
-    // over TCP, where forward uses TCP to unbound too.
+    // No EDNS0: unbound's UDP answer is cut to TC, so coredeno asks it
+    // again over TCP and fits the whole answer to 512 bytes itself: TC, and
+    // the records that fit; dig asks again over TCP.
     const udpOnly = await dig(
       port,
       "big.example.test",
@@ -207,7 +218,10 @@ Deno.test({
       "+noedns",
       "+ignore",
     );
-    assert.match(udpOnly, /flags: qr aa tc rd ra; QUERY: 1, ANSWER: 0/);
+    assert.match(udpOnly, /flags: qr aa tc rd ra; QUERY: 1, ANSWER: \d+,/);
+    const fitted = Number(/ANSWER: (\d+),/.exec(udpOnly)![1]);
+    assert.ok(fitted > 0 && fitted < 40, `${fitted} records`);
+    assert.match(udpOnly, /MSG SIZE {2}rcvd: (4\d\d|50\d|51[0-2])\n/);
     const big = await dig(port, "big.example.test", "A", "+noedns");
     assert.match(big, /Truncated, retrying in TCP mode/);
     assert.match(big, /ANSWER: 40,/);
