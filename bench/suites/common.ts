@@ -10,14 +10,23 @@ import {
   measure,
   type Result,
   run,
+  type Side,
   spawn,
 } from "../harness.ts";
 import { type Need, REPO, type Tools } from "../setup.ts";
 
 export interface Config {
   quick: boolean;
+  /** Windows per comparison (per set of processes where there are several). */
   rounds: number;
   seconds: number;
+  /**
+   * Fresh sets of processes for comparisons of settings fixed at a
+   * process's start (each process has its own JIT luck: harness.ts).
+   */
+  sets: number;
+  /** Requests per second of the paced HTTP load on each server (`pacedLoad`). */
+  rate: number;
   tools: Tools;
   log(text: string): void;
 }
@@ -88,6 +97,43 @@ export async function startApp(options: {
   };
 }
 
+/** A Node 20 `node_app.mjs` process: its app, its control port and a call to it. */
+export interface NodeApp {
+  child: Child;
+  app: string;
+  control: string;
+  /** Asks the control port (`/start`, `/stop`, …); returns its answer. */
+  call(path: string): Promise<string>;
+}
+
+/** Starts bench/fixtures/node_app.mjs with `@datadog/pprof` from `dir`. */
+export async function startNodeApp(dir: string): Promise<NodeApp> {
+  const child = spawn("node", [
+    `${FIXTURES}/node_app.mjs`,
+    "0",
+    "0",
+    dir,
+  ]);
+  await child.waitFor("ready");
+  let ready: RegExpExecArray | null;
+  while ((ready = /^ready (\d+) (\d+)$/m.exec(child.output())) === null) {
+    await sleep(5); // the rest of the line
+  }
+  const [, appPort, controlPort] = ready;
+  const control = `http://127.0.0.1:${controlPort}`;
+  return {
+    child,
+    app: `http://127.0.0.1:${appPort}/`,
+    control,
+    async call(path) {
+      const r = await fetch(`${control}${path}`);
+      const text = await r.text();
+      if (!r.ok) throw new Error(`node control ${path}: ${r.status} ${text}`);
+      return text;
+    },
+  };
+}
+
 /** Completed requests against `url` in `seconds`, from a separate process. */
 export async function httpLoad(
   c: Config,
@@ -127,6 +173,64 @@ export function plainArm(
   return {
     name,
     window: (s) => measure(pid, () => httpLoad(c, url, s)),
+  };
+}
+
+/**
+ * Requests completed against `url` in `seconds` at `c.rate` per second
+ * (bench/fixtures/paced.ts, a process of its own); fails if more than 1%
+ * of them failed.
+ */
+export async function pacedLoad(
+  c: Config,
+  url: string,
+  seconds: number,
+): Promise<number> {
+  const out = await run(Deno.execPath(), [
+    "run",
+    "--allow-net=127.0.0.1",
+    `${FIXTURES}/paced.ts`,
+    url,
+    String(seconds),
+    String(c.rate),
+  ], { timeoutMs: seconds * 1000 + 30_000 });
+  const { ops, errors } = JSON.parse(out) as { ops: number; errors: number };
+  if (errors > ops / 100) {
+    throw new Error(`${url}: ${errors} failed requests, ${ops} answered`);
+  }
+  return ops;
+}
+
+/** A process under paced HTTP load, nothing else done: a side of `sideBySide`. */
+export function plainSide(c: Config, pid: number, url: string): Side {
+  return { pid, load: (s) => pacedLoad(c, url, s) };
+}
+
+/**
+ * `side` with a CPU profile request held open around its window (asked
+ * 100 ms before it, left when it ends, which stops the profile; the server
+ * builds it outside the window: P3 measures the build).
+ */
+export function withCapture(c: Config, side: Side, pprof: string): Side {
+  let abort: AbortController | undefined;
+  let profile: Promise<unknown> | undefined;
+  return {
+    ...side,
+    async before() {
+      await side.before?.();
+      abort = new AbortController();
+      const seconds = Math.ceil(c.seconds) + 5;
+      profile = fetch(`${pprof}/debug/pprof/profile?seconds=${seconds}`, {
+        signal: abort.signal,
+      }).then((r) => r.arrayBuffer()).catch(() => {});
+      await sleep(100);
+    },
+    async after() {
+      abort?.abort();
+      await profile;
+      await sleep(200); // the server builds the profile it was asked for
+      await side.after?.();
+    },
   };
 }
 
