@@ -64,7 +64,9 @@ const quick = values.quick;
 const only = values.only
   ? new Set(values.only.split(",").map((s) => s.trim().toUpperCase()))
   : undefined;
-const wanted = SUITES.filter((s) => !only || s.ids.some((id) => only.has(id)));
+const wanted = SUITES.filter((s) =>
+  !only || s.ids.some((id) => only.has(id.toUpperCase()))
+);
 if (wanted.length === 0) {
   console.error(`no metric matches --only ${values.only}`);
   Deno.exit(2);

@@ -273,6 +273,111 @@ export async function checkProfile(pprof: string): Promise<void> {
   }
 }
 
+/** A program of bench/fixtures that prints `ready PORT` once it serves. */
+export interface Program {
+  /** The program's own process (under `coredeno run`, not the supervisor). */
+  pid: number;
+  child: Child;
+  /** http://127.0.0.1:PORT of its `ready` line. */
+  url: string;
+  /** Where pprof answers, when attached. */
+  pprof?: string;
+  /** `coredeno run`'s own process, when there is one. */
+  supervisor?: number;
+}
+
+/**
+ * How a fixture program runs: `plain` (`deno run`), `watched` (`coredeno
+ * run`: the watcher, over the private inspector) or `inproc` (`deno run`
+ * with the program's own `--serve-pprof`, for fixtures that have it).
+ */
+export type How = "plain" | "watched" | "inproc";
+
+/** Starts `bench/fixtures/SCRIPT` as `how` says; resolves once it is ready. */
+export async function startProgram(
+  script: string,
+  how: How,
+  args: string[] = [],
+): Promise<Program> {
+  return await readyProgram(spawnProgram(script, how, args), how);
+}
+
+/** Spawns `bench/fixtures/SCRIPT` as `how` says (`readyProgram` waits for it). */
+export function spawnProgram(
+  script: string,
+  how: How,
+  args: string[] = [],
+): Child {
+  const path = `${FIXTURES}/${script}`;
+  return how === "watched"
+    ? spawn(Deno.execPath(), [
+      "run",
+      "--config",
+      CONFIG,
+      "--allow-run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-net",
+      MAIN,
+      "run",
+      "--pprof",
+      "127.0.0.1:0",
+      path,
+      ...args,
+    ], { env: { NO_COLOR: "1" } })
+    : spawn(Deno.execPath(), [
+      "run",
+      "--config",
+      CONFIG,
+      ...START_PERMISSIONS,
+      path,
+      ...args,
+      ...(how === "inproc" ? ["--serve-pprof"] : []),
+    ], { env: { NO_COLOR: "1" } });
+}
+
+/** The pprof URL that `coredeno run` printed, once it has. */
+export function watchedPprof(child: Child): string | undefined {
+  return /pprof at (http:\/\/\S+?)\/debug\/pprof\//.exec(child.output())?.[1];
+}
+
+/** A spawned program, once it has printed its `ready` line. */
+export async function readyProgram(child: Child, how: How): Promise<Program> {
+  const port = await readyPort(child);
+  const program: Program = {
+    pid: child.pid,
+    child,
+    url: `http://127.0.0.1:${port}`,
+  };
+  if (how === "watched") {
+    program.pprof = watchedPprof(child);
+    if (!program.pprof) throw new Error(`no pprof address:\n${child.output()}`);
+    program.supervisor = child.pid;
+    program.pid = await onlyChild(child.pid);
+  }
+  return program;
+}
+
+/** The port of a fixture's `ready PORT` line, once it is printed whole. */
+export async function readyPort(child: Child): Promise<number> {
+  await child.waitFor("ready ", 120_000);
+  let ready: RegExpExecArray | null;
+  while ((ready = /^ready (\d+)\s*$/m.exec(child.output())) === null) {
+    await sleep(5); // the rest of the line
+  }
+  return Number(ready[1]);
+}
+
+/** The one child process of `pid` (`coredeno run`'s program). */
+async function onlyChild(pid: number): Promise<number> {
+  const text = await run("sh", ["-c", `cat /proc/${pid}/task/*/children`]);
+  const pids = text.trim().split(/\s+/).filter(Boolean).map(Number);
+  if (pids.length !== 1) {
+    throw new Error(`coredeno run (${pid}) has children [${pids}], not one`);
+  }
+  return pids[0]!;
+}
+
 /** A coredeno process as users run it (`main.ts -conf`), DNS + pprof. */
 export function startCoredeno(dnsPort: number, pprofPort: number): Child {
   return startCorefile(
