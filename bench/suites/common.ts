@@ -70,6 +70,8 @@ export async function startApp(options: {
   pprofBody?: string;
   retainMb?: number;
   v8Flags?: string;
+  /** A 1 ms ticker, whose longest gap `GET /pause` answers (P12). */
+  ticker?: boolean;
 }): Promise<{ child: Child; app: string; pprof?: string }> {
   const child = spawn(Deno.execPath(), [
     "run",
@@ -83,6 +85,7 @@ export async function startApp(options: {
     ...(options.pprof ? ["--pprof-port", "0"] : []),
     ...(options.pprofBody ? ["--pprof-body", options.pprofBody] : []),
     ...(options.retainMb ? ["--retain-mb", String(options.retainMb)] : []),
+    ...(options.ticker ? ["--ticker"] : []),
   ], { env: { NO_COLOR: "1" } });
   await child.waitFor("ready", 120_000);
   let ready: RegExpExecArray | null;
@@ -106,13 +109,21 @@ export interface NodeApp {
   call(path: string): Promise<string>;
 }
 
-/** Starts bench/fixtures/node_app.mjs with `@datadog/pprof` from `dir`. */
-export async function startNodeApp(dir: string): Promise<NodeApp> {
+/**
+ * Starts bench/fixtures/node_app.mjs with `@datadog/pprof` from `dir`;
+ * `ticker`: a 1 ms ticker whose longest gap the control port's `/pause`
+ * answers.
+ */
+export async function startNodeApp(
+  dir: string,
+  ticker = false,
+): Promise<NodeApp> {
   const child = spawn("node", [
     `${FIXTURES}/node_app.mjs`,
     "0",
     "0",
     dir,
+    ...(ticker ? ["ticker"] : []),
   ]);
   await child.waitFor("ready");
   let ready: RegExpExecArray | null;

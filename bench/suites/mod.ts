@@ -10,6 +10,7 @@ import { P1, P11, P1n, P2, P5 } from "./cpu.ts";
 import { P6 } from "./dns.ts";
 import { P4 } from "./heap.ts";
 import { P9 } from "./resolver.ts";
+import { P12 } from "./scrape.ts";
 import { P7, P7w } from "./start.ts";
 import { P13, P1w } from "./workers.ts";
 
@@ -21,6 +22,7 @@ export const SUITES: Suite[] = [
   P2,
   P5,
   P11,
+  P12,
   P1w,
   P13,
   P3,
