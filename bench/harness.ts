@@ -459,6 +459,19 @@ export interface Result {
   note?: string;
 }
 
+/**
+ * One ratio over another (coredeno's cost over Node's): medians over
+ * medians, the widest spread their extremes allow.
+ */
+export function ratioOfRatios(a: Summary, b: Summary): Summary {
+  return {
+    median: a.median / b.median,
+    min: a.min / b.max,
+    max: a.max / b.min,
+    n: Math.min(a.n, b.n),
+  };
+}
+
 /** A result from a summary, checked against `limit` (≤ unless `atLeast`). */
 export function ratioResult(
   id: string,

@@ -163,6 +163,15 @@ export async function httpLoad(
     const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
     return Number(ops) - Number(errors ?? 0);
   }
+  return (await inRepoLoad(url, seconds)).ops;
+}
+
+/** bench/fixtures/load.ts against `url`: back to back, or paced at `rate`/s. */
+async function inRepoLoad(
+  url: string,
+  seconds: number,
+  rate?: number,
+): Promise<{ ops: number; errors: number }> {
   const out = await run(Deno.execPath(), [
     "run",
     "--allow-net=127.0.0.1",
@@ -170,42 +179,22 @@ export async function httpLoad(
     url,
     String(seconds),
     "8",
+    ...(rate ? [String(rate)] : []),
   ], { timeoutMs: seconds * 1000 + 30_000 });
-  return (JSON.parse(out) as { ops: number }).ops;
-}
-
-/** An "off" window: load only. */
-export function plainArm(
-  c: Config,
-  name: string,
-  pid: number,
-  url: string,
-): Arm {
-  return {
-    name,
-    window: (s) => measure(pid, () => httpLoad(c, url, s)),
-  };
+  return JSON.parse(out);
 }
 
 /**
  * Requests completed against `url` in `seconds` at `c.rate` per second
- * (bench/fixtures/paced.ts, a process of its own); fails if more than 1%
- * of them failed.
+ * (bench/fixtures/load.ts paced, a process of its own); fails if more
+ * than 1% of them failed.
  */
 export async function pacedLoad(
   c: Config,
   url: string,
   seconds: number,
 ): Promise<number> {
-  const out = await run(Deno.execPath(), [
-    "run",
-    "--allow-net=127.0.0.1",
-    `${FIXTURES}/paced.ts`,
-    url,
-    String(seconds),
-    String(c.rate),
-  ], { timeoutMs: seconds * 1000 + 30_000 });
-  const { ops, errors } = JSON.parse(out) as { ops: number; errors: number };
+  const { ops, errors } = await inRepoLoad(url, seconds, c.rate);
   if (errors > ops / 100) {
     throw new Error(`${url}: ${errors} failed requests, ${ops} answered`);
   }
@@ -218,11 +207,11 @@ export function plainSide(c: Config, pid: number, url: string): Side {
 }
 
 /**
- * `side` with a CPU profile request held open around its window (asked
- * 100 ms before it, left when it ends, which stops the profile; the server
- * builds it outside the window: P3 measures the build).
+ * `side` with a CPU profile request held open around its window of
+ * `seconds` (asked 100 ms before it, left when it ends, which stops the
+ * profile; the server builds it outside the window: P3 measures the build).
  */
-export function withCapture(c: Config, side: Side, pprof: string): Side {
+export function withCapture(side: Side, pprof: string, seconds: number): Side {
   let abort: AbortController | undefined;
   let profile: Promise<unknown> | undefined;
   return {
@@ -230,8 +219,8 @@ export function withCapture(c: Config, side: Side, pprof: string): Side {
     async before() {
       await side.before?.();
       abort = new AbortController();
-      const seconds = Math.ceil(c.seconds) + 5;
-      profile = fetch(`${pprof}/debug/pprof/profile?seconds=${seconds}`, {
+      const asked = Math.ceil(seconds) + 5;
+      profile = fetch(`${pprof}/debug/pprof/profile?seconds=${asked}`, {
         signal: abort.signal,
       }).then((r) => r.arrayBuffer()).catch(() => {});
       await sleep(100);
@@ -245,12 +234,7 @@ export function withCapture(c: Config, side: Side, pprof: string): Side {
   };
 }
 
-/**
- * An "on" window for coredeno: a CPU profile request held open around the
- * load (the client leaves when the window ends, which stops the profile).
- * The profiler's start and its final build are outside the window: P3
- * measures the build.
- */
+/** An "on" window of `alternate` for coredeno: `load` with a capture held open (`withCapture`). */
 export function profilingArm(
   name: string,
   pid: number,
@@ -260,16 +244,10 @@ export function profilingArm(
   return {
     name,
     async window(s) {
-      const abort = new AbortController();
-      const seconds = Math.ceil(s) + 5;
-      const profile = fetch(`${pprof}/debug/pprof/profile?seconds=${seconds}`, {
-        signal: abort.signal,
-      }).then((r) => r.arrayBuffer()).catch(() => {});
-      await sleep(100);
+      const side = withCapture({ pid, load }, pprof, s);
+      await side.before!();
       const w = await measure(pid, () => load(s));
-      abort.abort();
-      await profile;
-      await sleep(200); // the server builds the profile it was asked for
+      await side.after!();
       return w;
     },
   };
@@ -325,12 +303,7 @@ export function spawnProgram(
       "run",
       "--config",
       CONFIG,
-      "--allow-run",
-      "--allow-read",
-      "--allow-env",
-      "--allow-net",
-      MAIN,
-      "run",
+      ...RUN_TASK,
       "--pprof",
       "127.0.0.1:0",
       path,
@@ -346,6 +319,14 @@ export function spawnProgram(
       ...(how === "inproc" ? ["--serve-pprof"] : []),
     ], { env: { NO_COLOR: "1" } });
 }
+
+/**
+ * `coredeno run` as `deno task run` starts it (after `deno run`: its
+ * permissions, main.ts, `run`), with main.ts's path made absolute.
+ */
+const RUN_TASK: string[] = (JSON.parse(Deno.readTextFileSync(CONFIG)) as {
+  tasks: { run: string };
+}).tasks.run.split(/\s+/).slice(2).map((arg) => arg === "main.ts" ? MAIN : arg);
 
 /** The pprof URL that `coredeno run` printed, once it has. */
 export function watchedPprof(child: Child): string | undefined {

@@ -8,6 +8,7 @@
 
 import {
   cpuPerOp,
+  ratioOfRatios,
   ratioResult,
   rotation,
   type Side,
@@ -50,7 +51,7 @@ export const P1: Suite = {
     const windows = await sideBySide(
       rotation(apps, [
         off,
-        (a) => withCapture(c, off(a), a.pprof!),
+        (a) => withCapture(off(a), a.pprof!, c.seconds),
         off,
       ]),
       { rounds: wholeTurns(c.rounds, 3), seconds: c.seconds },
@@ -118,12 +119,7 @@ export const P1n: Suite = {
         ...ratioResult(
           "P1n/P1",
           "coredeno on/off ratio over Node's (≤ 1: coredeno costs no more)",
-          {
-            median: lastP1.median / node.median,
-            min: lastP1.min / node.max,
-            max: lastP1.max / node.min,
-            n: Math.min(lastP1.n, node.n),
-          },
+          ratioOfRatios(lastP1, node),
           { limit: 1 },
         ),
       });

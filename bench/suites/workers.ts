@@ -206,7 +206,7 @@ export const P1w: Suite = {
         const windows = await sideBySide((round) => [
           side(plain),
           round % 2
-            ? withCapture(c, side(watched), watched.pprof!)
+            ? withCapture(side(watched), watched.pprof!, c.seconds)
             : side(watched),
           side(twin),
         ], { rounds, seconds: c.seconds });
