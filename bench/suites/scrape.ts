@@ -11,6 +11,7 @@
 
 import {
   cpuPerOp,
+  ratioOfRatios,
   ratioResult,
   type Result,
   rotation,
@@ -41,11 +42,19 @@ import {
 const INTERVAL_S = 15;
 const SCRAPED = ["allocs", "heap", "goroutine", "block", "mutex"];
 
+/** `a 3, b 1`: how often each text came, most often first. */
+function tally(texts: string[]): string {
+  const counts = new Map<string, number>();
+  for (const t of texts) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${n}`)
+    .join(", ");
+}
+
 /** Now, in ms since the epoch, as the apps' tickers stamp their pauses. */
 const now = () => performance.timeOrigin + performance.now();
 
-/** `[from, to]`, ms since the epoch. */
-type Span = [number, number];
+/** `[from, to]`, ms since the epoch, and what was served then. */
+type Span = [number, number, string];
 
 /**
  * One scrape set on `pprof`, as Alloy sends it at the start of an
@@ -63,7 +72,7 @@ async function scrapeSet(
     await r.arrayBuffer();
     const t1 = now();
     if (r.status !== 200) throw new Error(`${path}: HTTP ${r.status}`);
-    asked.push([last ? t1 - last : t0, t1]);
+    asked.push([last ? t1 - last : t0, t1, path.split("?")[0]!]);
   };
   await Promise.all([
     get(`profile?seconds=${seconds}`, 1000),
@@ -77,12 +86,21 @@ async function pauses(url: string): Promise<[number, number][]> {
   return await r.json();
 }
 
-/** The longest pause that overlaps any of `spans` (0 if none does). */
-function longestIn(gaps: [number, number][], spans: Span[]): number {
-  let longest = 0;
+/**
+ * The longest pause that overlaps any of `spans` (0 if none does), and
+ * what was being served then.
+ */
+function longestIn(
+  gaps: [number, number][],
+  spans: Span[],
+): { ms: number; during: string } {
+  let longest = { ms: 0, during: "" };
   for (const [end, ms] of gaps) {
-    if (spans.some(([from, to]) => end >= from && end - ms <= to)) {
-      longest = Math.max(longest, ms);
+    const span = spans.find(([from, to]) => end >= from && end - ms <= to);
+    if (span && ms > longest.ms) {
+      const during = spans.filter(([from, to]) => end >= from && end - ms <= to)
+        .map(([, , what]) => what).join("+");
+      longest = { ms, during };
     }
   }
   return longest;
@@ -122,6 +140,8 @@ export const P12: Suite = {
       deno: [[], []],
       node: [[], []],
     };
+    /** What coredeno was serving when its longest pause came, per window. */
+    const during: string[] = [];
     /**
      * `side` with its ticker's pauses read after the window: the longest
      * one at a moment the scraped process of its kind was asked something
@@ -135,7 +155,9 @@ export const P12: Suite = {
         await pauses(url); // the window's count starts
       },
       async after() {
-        longest[who][role].push(longestIn(await pauses(url), asked[who]));
+        const seen = longestIn(await pauses(url), asked[who]);
+        longest[who][role].push(seen.ms);
+        if (who === "deno" && role === 1) during.push(seen.during || "-");
         await side.after?.();
       },
     });
@@ -173,7 +195,7 @@ export const P12: Suite = {
               const collect = sleep((s - 1) * 1000).then(async () => {
                 const t0 = now();
                 await n.call("/collect");
-                asked.node.push([t0, now()]);
+                asked.node.push([t0, now(), "collect"]);
               });
               const ops = await pacedLoad(c, n.app, s);
               await collect;
@@ -225,19 +247,14 @@ export const P12: Suite = {
       ratioResult(
         "P12/n",
         "coredeno's tax over Node's (≤ 1: coredeno costs no more)",
-        {
-          median: tax.median / nodeTax.median,
-          min: tax.min / nodeTax.max,
-          max: tax.max / nodeTax.min,
-          n: Math.min(tax.n, nodeTax.n),
-        },
+        ratioOfRatios(tax, nodeTax),
         { limit: 1 },
       ),
       ratioResult(
         "P12p",
         `longest event-loop pause while a scrape is served: coredeno ${
           med(p.deno[1]).toFixed(0)
-        } ms / Node (collection) ${
+        } ms (during ${tally(during)}) / Node (collection) ${
           med(p.node[1]).toFixed(0)
         } ms, window by window`,
         summarize(p.deno[1].map((ms, i) => ms / p.node[1][i]!)),
