@@ -107,7 +107,7 @@ function longestIn(
 }
 
 export const P12: Suite = {
-  ids: ["P12", "P12n", "P12/n", "P12p", "P12q"],
+  ids: ["P12", "P12c", "P12n", "P12/n", "P12p", "P12q"],
   title:
     "continuous profiling: scraped on Alloy's schedule vs not, coredeno and Node @datadog/pprof, CPU per request and longest pause",
   needs: ["http-load", "node"],
@@ -217,6 +217,23 @@ export const P12: Suite = {
       { rounds, seconds: INTERVAL_S },
     );
     const tax = summarize(windowRatios(windows, 0, 1, cpuPerOp, 2));
+    /**
+     * CPU ms one interval's scrapes (collection) cost, per turn: the extra
+     * CPU per request, scraped over not, times the requests of the
+     * interval, averaged over the turn's two windows (each process's own
+     * speed cancels as in the ratio). What the ratio is made of: a cost per
+     * interval, so the ratio falls as the load grows.
+     */
+    const perInterval = (quiet: number, scraped: number) => {
+      const out: number[] = [];
+      const [q, s] = [windows[quiet] ?? [], windows[scraped] ?? []];
+      for (let i = 0; i + 1 < s.length; i += 2) {
+        const extra = (j: number) =>
+          (cpuPerOp(s[j]!) - cpuPerOp(q[j]!)) * s[j]!.ops * 1000;
+        out.push((extra(i) + extra(i + 1)) / 2);
+      }
+      return summarize(out);
+    };
     const out: Result[] = [
       ratioResult(
         "P12",
@@ -225,6 +242,16 @@ export const P12: Suite = {
         { limit: 1.02 },
       ),
     ];
+    out.push(valueResult(
+      "P12c",
+      `what that is: CPU per ${INTERVAL_S} s interval of scrapes, coredeno${
+        node.length
+          ? ` (Node's collection: ${perInterval(2, 3).median.toFixed(0)} ms)`
+          : ""
+      }, at ${c.rate} requests/s (info)`,
+      perInterval(0, 1),
+      "ms",
+    ));
     if (!node.length) {
       return [
         ...out,
