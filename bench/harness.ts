@@ -1,13 +1,28 @@
 /**
- * The bench harness: process CPU time from /proc, alternating measurement
- * windows, paired ratios, child processes and the result table.
+ * The bench harness: process CPU time from /proc, measurement windows,
+ * paired ratios, child processes and the result table.
  *
- * Method (the issue's): CPU time per operation of the server process (user +
- * system from /proc/PID/stat, divided by completed operations) in strictly
- * alternating windows A, B, A, B, …, A. Each B window is compared with the
- * mean of the two A windows around it, so a slow drift of the machine does
- * not favour either side; we report the median of those ratios, with min
- * and max. No absolute number is a pass/fail criterion.
+ * Method: CPU time per operation of a process (all its threads' run time
+ * from /proc, divided by completed operations), compared as ratios, never
+ * as absolute numbers.
+ *
+ * Side by side (`sideBySide`, every CPU row of the suites in cpu.ts): the
+ * processes compared are loaded in the same window, each by its own load
+ * generator, so the other work on the machine, which comes and goes by the
+ * second, weighs on all of them alike; the ratio is taken window by
+ * window. Two processes of the same program are not alike either: V8
+ * compiles each its own way (its tiering decides which function gets
+ * optimized with which callee inlined, by timing), and a process may run
+ * 20–25% cheaper per request than its twin for as long as it lives. So a
+ * state that can be switched at run time (a capture held open, a scrape)
+ * is compared on identical processes that take the roles in turn
+ * (`rotation`), and each full turn is one ratio, its geometric mean, in
+ * which every process's own luck cancels (`windowRatios`); settings fixed
+ * at a process's start are compared over several fresh sets of processes,
+ * beside an A/A twin measured the same way.
+ *
+ * `alternate` (the DNS suites) is the older way: windows one after the
+ * other, each compared with the mean of its neighbours.
  */
 
 import dgram from "node:dgram";
@@ -28,13 +43,73 @@ function procFile(pid: number, name: string): string {
   return new TextDecoder().decode(out.stdout);
 }
 
-/** User + system CPU seconds a process has used so far (all threads). */
-export function cpuSeconds(pid: number): number {
-  const stat = procFile(pid, "stat");
+/** User + system CPU seconds in one /proc/PID/stat line (all threads, ended ones too). */
+function statCpuSeconds(stat: string): number {
   // Fields after the command name, which sits in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** User + system CPU seconds a process has used so far (all threads). */
+export function cpuSeconds(pid: number): number {
+  return statCpuSeconds(procFile(pid, "stat"));
+}
+
+/** What `readCpu` reads of one process at one instant. */
+export interface CpuReading {
+  /** Whole-process user + system seconds, in ticks of 10 ms (ended threads too). */
+  ticks: number;
+  /** Nanoseconds each live thread has run, by thread id (schedstat). */
+  threads: Map<number, number>;
+}
+
+/**
+ * Reads several processes at one instant (one `sh`): their CPU time in
+ * /proc/PID/stat, which counts in 10 ms ticks, and each live thread's run
+ * time in nanoseconds (/proc/PID/task/TID/schedstat).
+ */
+export function readCpu(pids: readonly number[]): CpuReading[] {
+  const script = pids.map((pid) =>
+    `echo "= $(cat /proc/${pid}/stat)"; (cd /proc/${pid}/task && grep -H . */schedstat)`
+  ).join("; ");
+  const out = new Deno.Command("sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "null",
+  }).outputSync();
+  const blocks = new TextDecoder().decode(out.stdout).split(/^= /m).slice(1);
+  if (blocks.length !== pids.length) {
+    throw new Error(`cannot read /proc/{${pids.join(",")}}`);
+  }
+  return blocks.map((block) => {
+    const [stat, ...lines] = block.trim().split("\n");
+    const threads = new Map<number, number>();
+    for (const line of lines) {
+      // "TID/schedstat:RUN_NS WAIT_NS SLICES"
+      const [tid, rest] = line.split("/schedstat:");
+      threads.set(Number(tid), Number(rest!.split(" ")[0]));
+    }
+    return { ticks: statCpuSeconds(stat!), threads };
+  });
+}
+
+/**
+ * CPU seconds between two readings of a process: to the nanosecond from
+ * its threads' run times when every thread of the first reading still
+ * lives (new ones count from their start), else from the 10 ms ticks.
+ */
+export function cpuBetween(a: CpuReading, b: CpuReading): number {
+  let ns = 0;
+  for (const [tid, before] of a.threads) {
+    const after = b.threads.get(tid);
+    if (after === undefined) return b.ticks - a.ticks;
+    ns += after - before;
+  }
+  for (const [tid, after] of b.threads) {
+    if (!a.threads.has(tid)) ns += after;
+  }
+  return ns / 1e9;
 }
 
 /** Resident set size of a process in bytes (VmRSS). */
@@ -123,6 +198,83 @@ export function pairedRatios(
     ratios.push(metric(bs[i]!) / base);
   }
   return ratios;
+}
+
+/** One process's part in a side-by-side window. */
+export interface Side {
+  /** The process whose CPU is measured. */
+  pid: number;
+  /** Drives it for `seconds`; resolves to the operations it completed. */
+  load(seconds: number): Promise<number>;
+  /** Outside the window: before it starts (a capture asked for), after it ends. */
+  before?(): Promise<void>;
+  after?(): Promise<void>;
+}
+
+/**
+ * `rounds` windows of `seconds`, in each of which every side of
+ * `sides(round)` is loaded at the same time; the CPU of all of them is read
+ * at one instant before and after. Returns each side's windows, by its
+ * place in `sides(round)` (its role), one per round.
+ */
+export async function sideBySide(
+  sides: (round: number) => Side[],
+  options: { rounds: number; seconds: number; gapMs?: number },
+): Promise<Window[][]> {
+  const out: Window[][] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    const these = sides(round);
+    await Promise.all(these.map((side) => side.before?.()));
+    const pids = these.map((side) => side.pid);
+    const c0 = readCpu(pids);
+    const timed = await Promise.all(these.map(async (side) => {
+      const t0 = performance.now();
+      const ops = await side.load(options.seconds);
+      return { ops, seconds: (performance.now() - t0) / 1000 };
+    }));
+    const c1 = readCpu(pids);
+    await Promise.all(these.map((side) => side.after?.()));
+    timed.forEach(({ ops, seconds }, i) =>
+      (out[i] ??= []).push({ ops, seconds, cpu: cpuBetween(c0[i]!, c1[i]!) })
+    );
+    await new Promise((r) => setTimeout(r, options.gapMs ?? 200));
+  }
+  return out;
+}
+
+/**
+ * Roles played in turn: in round r, role i is played by process
+ * (i + r) mod n, so that every process plays every role once in n rounds.
+ */
+export function rotation<P>(
+  processes: readonly P[],
+  roles: readonly ((process: P) => Side)[],
+): (round: number) => Side[] {
+  const n = processes.length;
+  if (roles.length !== n) throw new Error("one role per process");
+  return (round) => roles.map((role, i) => role(processes[(i + round) % n]!));
+}
+
+/**
+ * Role `b` over role `a` in the same windows. With `cycle` n > 1 (roles in
+ * `rotation` over n processes), one ratio per full turn of n rounds, the
+ * geometric mean of its n window ratios: each process played both roles,
+ * so its own speed divides out. An incomplete last turn is dropped.
+ */
+export function windowRatios(
+  windows: Window[][],
+  a: number,
+  b: number,
+  metric: (w: Window) => number,
+  cycle = 1,
+): number[] {
+  const each = windows[b]!.map((w, i) => metric(w) / metric(windows[a]![i]!));
+  const out: number[] = [];
+  for (let i = 0; i + cycle <= each.length; i += cycle) {
+    const turn = each.slice(i, i + cycle);
+    out.push(Math.exp(turn.reduce((s, r) => s + Math.log(r), 0) / cycle));
+  }
+  return out;
 }
 
 /** Measures `pid`'s CPU around `load`, which returns completed operations. */
@@ -305,6 +457,19 @@ export interface Result {
   pass?: boolean;
   /** Why a metric was not measured ("pending: …", "skipped: …"). */
   note?: string;
+}
+
+/**
+ * One ratio over another (coredeno's cost over Node's): medians over
+ * medians, the widest spread their extremes allow.
+ */
+export function ratioOfRatios(a: Summary, b: Summary): Summary {
+  return {
+    median: a.median / b.median,
+    min: a.min / b.max,
+    max: a.max / b.min,
+    n: Math.min(a.n, b.n),
+  };
 }
 
 /** A result from a summary, checked against `limit` (≤ unless `atLeast`). */

@@ -3,7 +3,8 @@
  * by side within one run (bench/README.md has the method and targets).
  *
  * Usage: deno task bench [--quick] [--json] [--only P1,P2,...]
- *          [--loader wrk|deno] [--rounds N] [--seconds S] [--no-install]
+ *          [--loader wrk|deno] [--rounds N] [--sets N] [--rate R]
+ *          [--seconds S] [--no-install]
  *        deno task bench --soak [--minutes M] [--soak-body TEXT|none]
  *          [--no-scrape]                          (bench/soak.ts)
  *
@@ -24,6 +25,8 @@ const { values } = parseArgs({
     only: { type: "string" },
     loader: { type: "string" },
     rounds: { type: "string" },
+    sets: { type: "string" },
+    rate: { type: "string" },
     seconds: { type: "string" },
     "no-install": { type: "boolean", default: false },
     soak: { type: "boolean", default: false },
@@ -37,7 +40,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     "usage: deno task bench [--quick] [--json] [--only P1,P2,...] " +
-      "[--loader wrk|deno] [--rounds N] [--seconds S] [--no-install]\n" +
+      "[--loader wrk|deno] [--rounds N] [--sets N] [--rate R] [--seconds S] [--no-install]\n" +
       `metrics: ${SUITES.map((s) => s.ids.join(",")).join(" ")}`,
   );
   Deno.exit(0);
@@ -61,7 +64,9 @@ const quick = values.quick;
 const only = values.only
   ? new Set(values.only.split(",").map((s) => s.trim().toUpperCase()))
   : undefined;
-const wanted = SUITES.filter((s) => !only || s.ids.some((id) => only.has(id)));
+const wanted = SUITES.filter((s) =>
+  !only || s.ids.some((id) => only.has(id.toUpperCase()))
+);
 if (wanted.length === 0) {
   console.error(`no metric matches --only ${values.only}`);
   Deno.exit(2);
@@ -82,7 +87,9 @@ const tools = await prepareTools({
 
 const config: Config = {
   quick,
-  rounds: Number(values.rounds ?? (quick ? 5 : 10)),
+  rounds: Number(values.rounds ?? (quick ? 4 : 10)),
+  sets: Number(values.sets ?? (quick ? 1 : 4)),
+  rate: Number(values.rate ?? 3000),
   // wrk takes whole seconds; the in-repo loader takes fractions.
   seconds: Number(values.seconds ?? (quick ? 1 : 3)),
   tools,
@@ -130,7 +137,8 @@ if (values.json) {
 }
 
 function describe(c: Config): string {
-  return `${c.rounds} rounds of ${c.seconds} s windows, HTTP load: ${c.tools.loader}, ` +
+  return `${c.rounds} rounds of ${c.seconds} s windows, ${c.sets} sets of fresh processes, paced HTTP load ${c.rate}/s, ` +
+    `other HTTP load: ${c.tools.loader}, ` +
     `${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}` +
     (c.tools.nodeVersion ? `, Node ${c.tools.nodeVersion}` : "");
 }

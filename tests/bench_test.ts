@@ -25,7 +25,7 @@ Deno.test("bench: quick harness measures P1 and P7 and prints one JSON object pe
       "--loader",
       "deno",
       "--rounds",
-      "2",
+      "6",
       "--seconds",
       "0.4",
       "--no-install",
@@ -52,7 +52,7 @@ Deno.test("bench: quick harness measures P1 and P7 and prints one JSON object pe
   const p1 = byName("P1");
   assert.ok(p1, stdout);
   assert.equal(p1.unit, "ratio");
-  assert.equal(p1.n, 2);
+  assert.equal(p1.n, 2); // 6 windows: two turns of P1's three processes
   assert.ok(p1.ratio > 0.3 && p1.ratio < 3, `P1 ratio ${p1.ratio}`);
   assert.ok(p1.min <= p1.ratio && p1.ratio <= p1.max);
   const p7 = byName("P7");

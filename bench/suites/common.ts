@@ -10,6 +10,7 @@ import {
   measure,
   type Result,
   run,
+  type Side,
   spawn,
 } from "../harness.ts";
 import { type Need, REPO, type Tools } from "../setup.ts";
@@ -20,8 +21,16 @@ import {
 
 export interface Config {
   quick: boolean;
+  /** Windows per comparison (per set of processes where there are several). */
   rounds: number;
   seconds: number;
+  /**
+   * Fresh sets of processes for comparisons of settings fixed at a
+   * process's start (each process has its own JIT luck: harness.ts).
+   */
+  sets: number;
+  /** Requests per second of the paced HTTP load on each server (`pacedLoad`). */
+  rate: number;
   tools: Tools;
   log(text: string): void;
 }
@@ -58,6 +67,8 @@ export async function startApp(options: {
   pprofBody?: string;
   retainMb?: number;
   v8Flags?: string;
+  /** A 1 ms ticker, whose longest gap `GET /pause` answers (P12). */
+  ticker?: boolean;
 }): Promise<{ child: Child; app: string; pprof?: string }> {
   const child = spawn(Deno.execPath(), [
     "run",
@@ -71,6 +82,7 @@ export async function startApp(options: {
     ...(options.pprof ? ["--pprof-port", "0"] : []),
     ...(options.pprofBody ? ["--pprof-body", options.pprofBody] : []),
     ...(options.retainMb ? ["--retain-mb", String(options.retainMb)] : []),
+    ...(options.ticker ? ["--ticker"] : []),
   ], { env: { NO_COLOR: "1" } });
   await child.waitFor("ready", 120_000);
   let ready: RegExpExecArray | null;
@@ -82,6 +94,51 @@ export async function startApp(options: {
     child,
     app: `http://127.0.0.1:${appPort}/`,
     ...(options.pprof ? { pprof: `http://127.0.0.1:${pprofPort}` } : {}),
+  };
+}
+
+/** A Node 20 `node_app.mjs` process: its app, its control port and a call to it. */
+export interface NodeApp {
+  child: Child;
+  app: string;
+  control: string;
+  /** Asks the control port (`/start`, `/stop`, …); returns its answer. */
+  call(path: string): Promise<string>;
+}
+
+/**
+ * Starts bench/fixtures/node_app.mjs with `@datadog/pprof` from `dir`;
+ * `ticker`: a 1 ms ticker whose longest gap the control port's `/pause`
+ * answers.
+ */
+export async function startNodeApp(
+  dir: string,
+  ticker = false,
+): Promise<NodeApp> {
+  const child = spawn("node", [
+    `${FIXTURES}/node_app.mjs`,
+    "0",
+    "0",
+    dir,
+    ...(ticker ? ["ticker"] : []),
+  ]);
+  await child.waitFor("ready");
+  let ready: RegExpExecArray | null;
+  while ((ready = /^ready (\d+) (\d+)$/m.exec(child.output())) === null) {
+    await sleep(5); // the rest of the line
+  }
+  const [, appPort, controlPort] = ready;
+  const control = `http://127.0.0.1:${controlPort}`;
+  return {
+    child,
+    app: `http://127.0.0.1:${appPort}/`,
+    control,
+    async call(path) {
+      const r = await fetch(`${control}${path}`);
+      const text = await r.text();
+      if (!r.ok) throw new Error(`node control ${path}: ${r.status} ${text}`);
+      return text;
+    },
   };
 }
 
@@ -103,6 +160,15 @@ export async function httpLoad(
     const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
     return Number(ops) - Number(errors ?? 0);
   }
+  return (await inRepoLoad(url, seconds)).ops;
+}
+
+/** bench/fixtures/load.ts against `url`: back to back, or paced at `rate`/s. */
+async function inRepoLoad(
+  url: string,
+  seconds: number,
+  rate?: number,
+): Promise<{ ops: number; errors: number }> {
   const out = await run(Deno.execPath(), [
     "run",
     "--allow-net=127.0.0.1",
@@ -110,29 +176,62 @@ export async function httpLoad(
     url,
     String(seconds),
     "8",
+    ...(rate ? [String(rate)] : []),
   ], { timeoutMs: seconds * 1000 + 30_000 });
-  return (JSON.parse(out) as { ops: number }).ops;
-}
-
-/** An "off" window: load only. */
-export function plainArm(
-  c: Config,
-  name: string,
-  pid: number,
-  url: string,
-): Arm {
-  return {
-    name,
-    window: (s) => measure(pid, () => httpLoad(c, url, s)),
-  };
+  return JSON.parse(out);
 }
 
 /**
- * An "on" window for coredeno: a CPU profile request held open around the
- * load (the client leaves when the window ends, which stops the profile).
- * The profiler's start and its final build are outside the window: P3
- * measures the build.
+ * Requests completed against `url` in `seconds` at `c.rate` per second
+ * (bench/fixtures/load.ts paced, a process of its own); fails if more
+ * than 1% of them failed.
  */
+export async function pacedLoad(
+  c: Config,
+  url: string,
+  seconds: number,
+): Promise<number> {
+  const { ops, errors } = await inRepoLoad(url, seconds, c.rate);
+  if (errors > ops / 100) {
+    throw new Error(`${url}: ${errors} failed requests, ${ops} answered`);
+  }
+  return ops;
+}
+
+/** A process under paced HTTP load, nothing else done: a side of `sideBySide`. */
+export function plainSide(c: Config, pid: number, url: string): Side {
+  return { pid, load: (s) => pacedLoad(c, url, s) };
+}
+
+/**
+ * `side` with a CPU profile request held open around its window of
+ * `seconds` (asked 100 ms before it, left when it ends, which stops the
+ * profile; the server builds it outside the window: P3 measures the build).
+ */
+export function withCapture(side: Side, pprof: string, seconds: number): Side {
+  let abort: AbortController | undefined;
+  let profile: Promise<unknown> | undefined;
+  return {
+    ...side,
+    async before() {
+      await side.before?.();
+      abort = new AbortController();
+      const asked = Math.ceil(seconds) + 5;
+      profile = fetch(`${pprof}/debug/pprof/profile?seconds=${asked}`, {
+        signal: abort.signal,
+      }).then((r) => r.arrayBuffer()).catch(() => {});
+      await sleep(100);
+    },
+    async after() {
+      abort?.abort();
+      await profile;
+      await sleep(200); // the server builds the profile it was asked for
+      await side.after?.();
+    },
+  };
+}
+
+/** An "on" window of `alternate` for coredeno: `load` with a capture held open (`withCapture`). */
 export function profilingArm(
   name: string,
   pid: number,
@@ -142,16 +241,10 @@ export function profilingArm(
   return {
     name,
     async window(s) {
-      const abort = new AbortController();
-      const seconds = Math.ceil(s) + 5;
-      const profile = fetch(`${pprof}/debug/pprof/profile?seconds=${seconds}`, {
-        signal: abort.signal,
-      }).then((r) => r.arrayBuffer()).catch(() => {});
-      await sleep(100);
+      const side = withCapture({ pid, load }, pprof, s);
+      await side.before!();
       const w = await measure(pid, () => load(s));
-      abort.abort();
-      await profile;
-      await sleep(200); // the server builds the profile it was asked for
+      await side.after!();
       return w;
     },
   };
@@ -164,6 +257,114 @@ export async function checkProfile(pprof: string): Promise<void> {
   if (r.status !== 200 || bytes[0] !== 0x1f) {
     throw new Error(`profile endpoint answered ${r.status}`);
   }
+}
+
+/** A program of bench/fixtures that prints `ready PORT` once it serves. */
+export interface Program {
+  /** The program's own process (under `coredeno run`, not the supervisor). */
+  pid: number;
+  child: Child;
+  /** http://127.0.0.1:PORT of its `ready` line. */
+  url: string;
+  /** Where pprof answers, when attached. */
+  pprof?: string;
+  /** `coredeno run`'s own process, when there is one. */
+  supervisor?: number;
+}
+
+/**
+ * How a fixture program runs: `plain` (`deno run`), `watched` (`coredeno
+ * run`: the watcher, over the private inspector) or `inproc` (`deno run`
+ * with the program's own `--serve-pprof`, for fixtures that have it).
+ */
+export type How = "plain" | "watched" | "inproc";
+
+/** Starts `bench/fixtures/SCRIPT` as `how` says; resolves once it is ready. */
+export async function startProgram(
+  script: string,
+  how: How,
+  args: string[] = [],
+): Promise<Program> {
+  return await readyProgram(spawnProgram(script, how, args), how);
+}
+
+/** Spawns `bench/fixtures/SCRIPT` as `how` says (`readyProgram` waits for it). */
+export function spawnProgram(
+  script: string,
+  how: How,
+  args: string[] = [],
+): Child {
+  const path = `${FIXTURES}/${script}`;
+  return how === "watched"
+    ? spawn(Deno.execPath(), [
+      "run",
+      "--config",
+      CONFIG,
+      ...RUN_TASK,
+      "--pprof",
+      "127.0.0.1:0",
+      path,
+      ...args,
+    ], { env: { NO_COLOR: "1" } })
+    : spawn(Deno.execPath(), [
+      "run",
+      "--config",
+      CONFIG,
+      ...START_PERMISSIONS,
+      path,
+      ...args,
+      ...(how === "inproc" ? ["--serve-pprof"] : []),
+    ], { env: { NO_COLOR: "1" } });
+}
+
+/**
+ * `coredeno run` as `deno task run` starts it (after `deno run`: its
+ * permissions, main.ts, `run`), with main.ts's path made absolute.
+ */
+const RUN_TASK: string[] = (JSON.parse(Deno.readTextFileSync(CONFIG)) as {
+  tasks: { run: string };
+}).tasks.run.split(/\s+/).slice(2).map((arg) => arg === "main.ts" ? MAIN : arg);
+
+/** The pprof URL that `coredeno run` printed, once it has. */
+export function watchedPprof(child: Child): string | undefined {
+  return /pprof at (http:\/\/\S+?)\/debug\/pprof\//.exec(child.output())?.[1];
+}
+
+/** A spawned program, once it has printed its `ready` line. */
+export async function readyProgram(child: Child, how: How): Promise<Program> {
+  const port = await readyPort(child);
+  const program: Program = {
+    pid: child.pid,
+    child,
+    url: `http://127.0.0.1:${port}`,
+  };
+  if (how === "watched") {
+    program.pprof = watchedPprof(child);
+    if (!program.pprof) throw new Error(`no pprof address:\n${child.output()}`);
+    program.supervisor = child.pid;
+    program.pid = await onlyChild(child.pid);
+  }
+  return program;
+}
+
+/** The port of a fixture's `ready PORT` line, once it is printed whole. */
+export async function readyPort(child: Child): Promise<number> {
+  await child.waitFor("ready ", 120_000);
+  let ready: RegExpExecArray | null;
+  while ((ready = /^ready (\d+)\s*$/m.exec(child.output())) === null) {
+    await sleep(5); // the rest of the line
+  }
+  return Number(ready[1]);
+}
+
+/** The one child process of `pid` (`coredeno run`'s program). */
+async function onlyChild(pid: number): Promise<number> {
+  const text = await run("sh", ["-c", `cat /proc/${pid}/task/*/children`]);
+  const pids = text.trim().split(/\s+/).filter(Boolean).map(Number);
+  if (pids.length !== 1) {
+    throw new Error(`coredeno run (${pid}) has children [${pids}], not one`);
+  }
+  return pids[0]!;
 }
 
 /** A coredeno process as users run it (`main.ts -conf`), DNS + pprof. */

@@ -1,62 +1,73 @@
 /**
- * CPU cost of profiling an HTTP app, as CPU time per request in alternating
- * windows: P1 (a CPU profile held open), P1n (the same on Node 20 with
- * `@datadog/pprof`), P2/P0 (pprof idle vs none, with an A/A twin), P5 (block
- * profiling) and P11 (`--no-maglev-osr`).
+ * CPU cost of profiling an HTTP app, as CPU time per request of processes
+ * loaded side by side (harness.ts has the method): P1 (a CPU profile held
+ * open, with its A/A P1aa), P1n (the same on Node 20 with
+ * `@datadog/pprof`), P2/P0 (pprof idle vs none, with an A/A twin), P5
+ * (block profiling) and P11 (`--no-maglev-osr`, with its A/A P11aa).
  */
 
 import {
-  alternate,
-  type Arm,
   cpuPerOp,
-  measure,
-  opsPerSecond,
-  pairedRatios,
+  ratioOfRatios,
   ratioResult,
-  spawn,
+  rotation,
+  type Side,
+  sideBySide,
   summarize,
   type Window,
+  windowRatios,
 } from "../harness.ts";
 import {
   checkProfile,
   type Config,
-  FIXTURES,
   httpLoad,
-  plainArm,
-  profilingArm,
+  plainSide,
   skipped,
   sleep,
   startApp,
+  startNodeApp,
   type Suite,
   warmUp,
+  withCapture,
 } from "./common.ts";
 
+/** `rounds` rounded up to whole turns of `n` processes. */
+export const wholeTurns = (rounds: number, n: number) =>
+  Math.max(n, Math.ceil(rounds / n) * n);
+
 export const P1: Suite = {
-  ids: ["P1"],
+  ids: ["P1", "P1aa"],
   title: "CPU profiling at 100 Hz, CPU-time/request on vs off (HTTP)",
   needs: ["http-load"],
   async run(c) {
-    const { child, app, pprof } = await startApp({ pprof: true });
-    await warmUp(c, (s) => httpLoad(c, app, s));
-    await checkProfile(pprof!);
-    const windows = await alternate([
-      plainArm(c, "off", child.pid, app),
-      profilingArm("on", child.pid, pprof!, (s) => httpLoad(c, app, s)),
-    ], { rounds: c.rounds, seconds: c.seconds });
-    lastP1 = summarize(pairedRatios(windows, 0, 1, cpuPerOp));
+    // Three identical processes with pprof take the roles off, on and off
+    // (the A/A) in turn; each turn of three windows is one ratio.
+    type App = Awaited<ReturnType<typeof startApp>>;
+    const apps: App[] = [];
+    for (let i = 0; i < 3; i++) apps.push(await startApp({ pprof: true }));
+    for (const { app } of apps) await warmUp(c, (s) => httpLoad(c, app, s));
+    for (const { pprof } of apps) await checkProfile(pprof!);
+    const off = (a: App) => plainSide(c, a.child.pid, a.app);
+    const windows = await sideBySide(
+      rotation(apps, [
+        off,
+        (a) => withCapture(off(a), a.pprof!, c.seconds),
+        off,
+      ]),
+      { rounds: wholeTurns(c.rounds, 3), seconds: c.seconds },
+    );
+    lastP1 = summarize(windowRatios(windows, 0, 1, cpuPerOp, 3));
     return [
       ratioResult(
         "P1",
         "CPU profiling 100 Hz on/off, CPU-time per request",
         lastP1,
-        {
-          limit: 1.01,
-        },
+        { limit: 1.01 },
       ),
       ratioResult(
-        "P1t",
-        "CPU profiling 100 Hz on/off, requests/s (info)",
-        summarize(pairedRatios(windows, 0, 1, opsPerSecond)),
+        "P1aa",
+        "A/A: off/off in P1's windows, CPU-time per request (the method's noise, info)",
+        summarize(windowRatios(windows, 0, 2, cpuPerOp, 3)),
       ),
     ];
   },
@@ -77,37 +88,24 @@ export const P1n: Suite = {
         `skipped: ${c.tools.missing.get("node")}`,
       );
     }
-    const child = spawn("node", [`${FIXTURES}/node_app.mjs`, "0", "0", dir]);
-    await child.waitFor("ready");
-    let ready: RegExpExecArray | null;
-    while ((ready = /^ready (\d+) (\d+)$/m.exec(child.output())) === null) {
-      await sleep(5); // the rest of the line
-    }
-    const [, appPort, controlPort] = ready;
-    const app = `http://127.0.0.1:${appPort}/`;
-    const control = `http://127.0.0.1:${controlPort}`;
-    const call = async (path: string) => {
-      const r = await fetch(`${control}${path}`);
-      const text = await r.text();
-      if (!r.ok) throw new Error(`node control ${path}: ${r.status} ${text}`);
-    };
-    await warmUp(c, (s) => httpLoad(c, app, s));
-    const on: Arm = {
-      name: "on",
-      async window(s) {
-        await call("/start");
+    const apps = [await startNodeApp(dir), await startNodeApp(dir)];
+    for (const { app } of apps) await warmUp(c, (s) => httpLoad(c, app, s));
+    const on = (a: (typeof apps)[number]): Side => ({
+      ...plainSide(c, a.child.pid, a.app),
+      async before() {
+        await a.call("/start");
         await sleep(100);
-        const w = await measure(child.pid, () => httpLoad(c, app, s));
-        await call("/stop");
-        await sleep(200);
-        return w;
       },
-    };
-    const windows = await alternate([plainArm(c, "off", child.pid, app), on], {
-      rounds: c.rounds,
-      seconds: c.seconds,
+      async after() {
+        await a.call("/stop");
+        await sleep(200);
+      },
     });
-    const node = summarize(pairedRatios(windows, 0, 1, cpuPerOp));
+    const windows = await sideBySide(
+      rotation(apps, [(a) => plainSide(c, a.child.pid, a.app), on]),
+      { rounds: wholeTurns(c.rounds, 2), seconds: c.seconds },
+    );
+    const node = summarize(windowRatios(windows, 0, 1, cpuPerOp, 2));
     const out = [
       ratioResult(
         "P1n",
@@ -121,12 +119,7 @@ export const P1n: Suite = {
         ...ratioResult(
           "P1n/P1",
           "coredeno on/off ratio over Node's (≤ 1: coredeno costs no more)",
-          {
-            median: lastP1.median / node.median,
-            min: lastP1.min / node.max,
-            max: lastP1.max / node.min,
-            n: Math.min(lastP1.n, node.n),
-          },
+          ratioOfRatios(lastP1, node),
           { limit: 1 },
         ),
       });
@@ -135,18 +128,34 @@ export const P1n: Suite = {
   },
 };
 
-/** One coredeno process per named setup; load alternates between them. */
-async function alternateApps(
+/**
+ * Settings fixed at a process's start: `c.sets` fresh sets of one coredeno
+ * process per named setup, loaded side by side for `c.rounds` windows each.
+ * Returns each setup's windows over all sets (a set's windows together).
+ */
+async function freshSets(
   c: Config,
   setups: [name: string, options: Parameters<typeof startApp>[0]][],
 ): Promise<Window[][]> {
-  const apps = [];
-  for (const [, options] of setups) apps.push(await startApp(options));
-  for (const { app } of apps) await warmUp(c, (s) => httpLoad(c, app, s));
-  return await alternate(
-    apps.map(({ child, app }, i) => plainArm(c, setups[i]![0], child.pid, app)),
-    { rounds: c.rounds, seconds: c.seconds },
-  );
+  const all: Window[][] = setups.map(() => []);
+  for (let set = 0; set < c.sets; set++) {
+    c.log(
+      `  set ${set + 1} of ${c.sets}: ${setups.map(([n]) => n).join(", ")}`,
+    );
+    const apps: Awaited<ReturnType<typeof startApp>>[] = [];
+    for (const [, options] of setups) apps.push(await startApp(options));
+    try {
+      for (const { app } of apps) await warmUp(c, (s) => httpLoad(c, app, s));
+      const windows = await sideBySide(
+        () => apps.map(({ child, app }) => plainSide(c, child.pid, app)),
+        { rounds: c.rounds, seconds: c.seconds },
+      );
+      windows.forEach((w, i) => all[i]!.push(...w));
+    } finally {
+      for (const { child } of apps) await child.stop();
+    }
+  }
+  return all;
 }
 
 export const P2: Suite = {
@@ -156,7 +165,7 @@ export const P2: Suite = {
   async run(c) {
     // A second process without pprof measures the method's own noise
     // (A/A) in the same windows: P2 is read against it.
-    const windows = await alternateApps(c, [
+    const windows = await freshSets(c, [
       ["none", {}],
       ["pprof", { pprof: true }],
       ["twin", {}],
@@ -165,13 +174,13 @@ export const P2: Suite = {
       ratioResult(
         "P2",
         "pprof idle (heap sampling) vs none, CPU-time per request",
-        summarize(pairedRatios(windows, 0, 1, cpuPerOp)),
+        summarize(windowRatios(windows, 0, 1, cpuPerOp)),
         { limit: 1.005 },
       ),
       ratioResult(
         "P0",
         "A/A: a second process without pprof vs none (the method's noise, info)",
-        summarize(pairedRatios(windows, 0, 2, cpuPerOp)),
+        summarize(windowRatios(windows, 0, 2, cpuPerOp)),
       ),
     ];
   },
@@ -182,7 +191,7 @@ export const P5: Suite = {
   title: "block profiling on vs off",
   needs: ["http-load"],
   async run(c) {
-    const windows = await alternateApps(c, [
+    const windows = await freshSets(c, [
       ["base", { pprof: true }],
       ["block", { pprof: true, pprofBody: "block" }],
     ]);
@@ -190,7 +199,7 @@ export const P5: Suite = {
       ratioResult(
         "P5",
         "block profiling on vs off, CPU-time per request",
-        summarize(pairedRatios(windows, 0, 1, cpuPerOp)),
+        summarize(windowRatios(windows, 0, 1, cpuPerOp)),
         { limit: 1.03 },
       ),
     ];
@@ -202,12 +211,10 @@ export const P11: Suite = {
   title: "V8 started with --no-maglev-osr vs defaults (CPU per request)",
   needs: ["http-load"],
   async run(c) {
-    // A start-time alternative to the captures' re-optimization, measured
-    // for the pprof README: without Maglev's on-stack replacement fewer
-    // loops run in code a later profiler cannot see (TurboFan's still do;
-    // lib/profile/inspector.ts discardOptimizedCode).
+    // Measured for the pprof README: without Maglev's on-stack replacement
+    // fewer loops run in code a profiler started later cannot see.
     // A twin with V8's defaults measures the method's own noise (A/A).
-    const windows = await alternateApps(c, [
+    const windows = await freshSets(c, [
       ["defaults", { pprof: true }],
       ["no-maglev-osr", { pprof: true, v8Flags: "--no-maglev-osr" }],
       ["twin", { pprof: true }],
@@ -216,12 +223,12 @@ export const P11: Suite = {
       ratioResult(
         "P11",
         "--no-maglev-osr vs V8 defaults, CPU-time per request (info)",
-        summarize(pairedRatios(windows, 0, 1, cpuPerOp)),
+        summarize(windowRatios(windows, 0, 1, cpuPerOp)),
       ),
       ratioResult(
         "P11aa",
         "V8 defaults twin vs V8 defaults, CPU-time per request (A/A)",
-        summarize(pairedRatios(windows, 0, 2, cpuPerOp)),
+        summarize(windowRatios(windows, 0, 2, cpuPerOp)),
       ),
     ];
   },
