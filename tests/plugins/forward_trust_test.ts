@@ -459,10 +459,18 @@ Deno.test({
     });
     const connected = connectedUdp();
     try {
+      // UDP may lose a datagram under a burst (one of 30 did once on a busy
+      // CI machine): a query that timed out is asked once more, as forward
+      // does (two attempts per upstream). What is counted here is sockets.
+      const ask = (proto: "udp" | "tcp") =>
+        upstream.exchange(queryMessage("www.example.test.", "A"), proto);
       const burst = (proto: "udp" | "tcp") =>
         Promise.all(
           Array.from({ length: 30 }, () =>
-            upstream.exchange(queryMessage("www.example.test.", "A"), proto)),
+            ask(proto).catch((error: Error) => {
+              if (!error.message.endsWith("i/o timeout")) throw error;
+              return ask(proto);
+            })),
         );
       const replies = [...await burst("udp"), ...await burst("tcp")];
       assert.ok(replies.every((r) => r.reply.answer[0]?.data === "192.0.2.1"));
