@@ -17,10 +17,26 @@
  * deoptimized and no isolate-wide mode (precise coverage) is switched.
  * The keepalive's samples are dropped every {@link KEEPALIVE_MAX_AGE_MS}
  * (after a capture when one runs), which bounds its memory.
+ *
+ * Worker churn: V8's CPU profiler takes about 10 ms to start in a fresh
+ * isolate (Deno 2.9.6), which a worker pays before its first line. A
+ * program that starts and ends workers as it goes (a pool of one-task
+ * workers) would pay it per task, so once most recently ended workers
+ * lived less than {@link CHURN_LIFETIME_MS}, a new worker's CPU profiler
+ * starts when it has lived that long, or at once when a capture starts.
+ * The cost of that: on-stack-replacement code the worker compiled in its
+ * first {@link CHURN_LIFETIME_MS} is not known to its profiler (a loop
+ * entered then and never left is booked to its caller). Heap sampling
+ * always starts before the worker's first line (it costs nothing there).
  */
 
 import process from "node:process";
-import { abortableSleep, nowNanos, unrefInterval } from "./sleep.ts";
+import {
+  abortableSleep,
+  nowNanos,
+  unrefInterval,
+  unrefTimeout,
+} from "./sleep.ts";
 import type {
   CdpCpuProfile,
   CdpHeapProfile,
@@ -38,6 +54,8 @@ import type { Profile } from "../deps.ts";
 import {
   type AgreedSettings,
   type CapturePart,
+  CHURN_LIFETIME_MS,
+  CHURN_WINDOW,
   CpuProfilerBusyError,
   DEFAULT_HEAP_INTERVAL_BYTES,
   DEFAULT_INTERVAL_MICROS,
@@ -92,6 +110,12 @@ class IsolateState {
   keepaliveSince: number = performance.now();
   /** The profiler and heap sampler are set up (or failed). */
   ready: Promise<unknown> = Promise.resolve();
+  /** Starts the CPU profiler (the keepalive) if it is not yet; idempotent. */
+  startCpu: () => Promise<unknown> = () => Promise.resolve();
+  /** Whether the keepalive runs (a churned worker's starts late). */
+  cpuStarted = false;
+  /** The timer of a late start (worker churn). */
+  lateStart: number | undefined;
   endedAt = 0;
 
   constructor(readonly target: IsolateTarget) {}
@@ -141,6 +165,7 @@ export class MultiCapture implements MultiProfile {
   join(state: IsolateState): void {
     if (this.#ended || !this.includes(state.target)) return;
     if (this.#parts.has(state)) return;
+    void state.startCpu().catch(() => {}); // before the titled profile
     this.#parts.set(state, {
       current: this.owner.startTitled(state, this.name),
       chunks: [],
@@ -310,18 +335,42 @@ export class Profiler implements ProfilerCore {
         waiter.resolve(profile);
       },
     );
+    let cpu: Promise<unknown> | undefined;
+    state.startCpu = () => {
+      if (!cpu) {
+        state.cpuStarted = true;
+        state.keepaliveSince = performance.now();
+        cpu = Promise.all([
+          target.send("Profiler.enable"),
+          target.send("Profiler.setSamplingInterval", {
+            interval: this.intervalMicros,
+          }),
+          target.send("Profiler.start"),
+        ]);
+      }
+      return cpu;
+    };
     // Sent without waiting: a worker runs only after these (remote.ts).
-    const setup = [
-      target.send("Profiler.enable"),
-      target.send("Profiler.setSamplingInterval", {
-        interval: this.intervalMicros,
-      }),
-      target.send("Profiler.start"),
-      ...this.#heapCommands(target, this.#heapMode),
-    ];
-    state.ready = Promise.all(setup);
+    const heap = this.#heapCommands(target, this.#heapMode);
+    const late = target.kind === "worker" && this.captures.size === 0 &&
+      this.#churning();
+    if (late) {
+      state.lateStart = unrefTimeout(() => {
+        if (target.alive) state.startCpu().catch(() => {});
+      }, CHURN_LIFETIME_MS);
+    }
+    state.ready = Promise.all([...(late ? [] : [state.startCpu()]), ...heap]);
     state.ready.catch(() => {}); // reported where a profile needs it
     for (const capture of this.captures) capture.join(state);
+  }
+
+  /** Lifetimes of the last {@link CHURN_WINDOW} workers that ended: short or not. */
+  readonly #endedShort: boolean[] = [];
+
+  /** Most recently ended workers lived less than {@link CHURN_LIFETIME_MS}. */
+  #churning(): boolean {
+    const short = this.#endedShort.filter(Boolean).length;
+    return short * 2 > CHURN_WINDOW;
   }
 
   #detach(target: IsolateTarget): void {
@@ -329,6 +378,13 @@ export class Profiler implements ProfilerCore {
     if (!state) return;
     this.#states.delete(target);
     state.endedAt = Date.now();
+    clearTimeout(state.lateStart);
+    if (target.kind === "worker") {
+      this.#endedShort.push(
+        state.endedAt - target.attachedAt < CHURN_LIFETIME_MS,
+      );
+      if (this.#endedShort.length > CHURN_WINDOW) this.#endedShort.shift();
+    }
     for (const [title, waiter] of state.finished) {
       state.finished.delete(title);
       waiter.reject(new Error(`${isolateLabel(target)} ended`));
@@ -542,7 +598,7 @@ export class Profiler implements ProfilerCore {
   #renewKeepalives(maxAgeMs = KEEPALIVE_MAX_AGE_MS): void {
     const now = performance.now();
     for (const state of this.#states.values()) {
-      if (now - state.keepaliveSince < maxAgeMs) continue;
+      if (!state.cpuStarted || now - state.keepaliveSince < maxAgeMs) continue;
       state.keepaliveSince = now;
       const bridge = this.startTitled(state, "bridge");
       const t = state.target;

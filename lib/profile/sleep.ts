@@ -35,6 +35,13 @@ export function unrefInterval(fn: () => void, ms: number): number {
   return id;
 }
 
+/** `setTimeout` that never keeps the process alive. */
+export function unrefTimeout(fn: () => void, ms: number): number {
+  const id = setTimeout(fn, ms) as unknown as number;
+  Deno.unrefTimer(id);
+  return id;
+}
+
 /** Wall-clock time now, in Unix nanoseconds. */
 export function nowNanos(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1e6);

@@ -17,6 +17,15 @@ export const MIN_INTERVAL_MICROS = 1_000;
 export const DEFAULT_HEAP_INTERVAL_BYTES = 524_288;
 /** A worker's part of a capture is collected this often, so a worker that ends keeps what it had. */
 export const WORKER_CHUNK_MS = 250;
+/**
+ * A program that churns workers (most of its last {@link CHURN_WINDOW}
+ * ended workers lived less than this): its new workers' CPU profilers
+ * start once they have lived this long, or at once when a capture wants
+ * them (profiler.ts, "Worker churn").
+ */
+export const CHURN_LIFETIME_MS = 250;
+/** How many ended workers the churn test looks back on. */
+export const CHURN_WINDOW = 8;
 /** The keepalive profile is restarted when older than this (its samples are dropped). */
 export const KEEPALIVE_MAX_AGE_MS = 10 * 60_000;
 

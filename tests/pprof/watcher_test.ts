@@ -331,3 +331,70 @@ Deno.test("200 workers started and ended during a 30 s capture leak nothing: the
     await app.stop();
   }
 });
+
+/** CPU time by leaf function on one isolate, in seconds. */
+function leavesOn(p: Profile, isolate: string): Map<string, number> {
+  const s = p.stringTable.strings;
+  const i = typeIndex(p, "cpu");
+  const all = stacks(p);
+  const out = new Map<string, number>();
+  p.sample.forEach((sample, k) => {
+    const label = sample.label.find((l) => s[Number(l.key)] === "isolate");
+    if (!label || s[Number(label.str)] !== isolate) return;
+    const leaf = all[k]!.frames[0]?.name ?? "";
+    out.set(leaf, (out.get(leaf) ?? 0) + Number(sample.value[i]) / 1e9);
+  });
+  return out;
+}
+
+Deno.test("a Worker hot from its first line is profiled as it runs: its CPU profiler starts before the worker does", async () => {
+  const app = runWatched(new URL("hot_app.ts", FIXTURES).pathname);
+  try {
+    await waitFor("the program to start", () => /started/.test(app.stdout()));
+    await new Promise((r) => setTimeout(r, 500));
+    const p = await fetchProfile(`${app.base}/profile?seconds=2`);
+    const leaves = leavesOn(p, "hot");
+    const total = [...leaves.values()].reduce((a, b) => a + b, 0);
+    const named = (leaves.get("hotStep") ?? 0) + (leaves.get("hotLoop") ?? 0);
+    console.log(
+      `hot: ${total.toFixed(2)} s; ${
+        JSON.stringify([...leaves].map(([k, v]) => [k, +v.toFixed(2)]))
+      }`,
+    );
+    // The loop was compiled on the stack in the worker's first milliseconds:
+    // only a profiler that was running then books it to the functions, not
+    // to the module or "(program)".
+    assert.ok(total > 0.5, `${total} s on hot`);
+    assert.ok(named > 0.8 * total, `hotStep + hotLoop ${named} of ${total} s`);
+  } finally {
+    await app.stop();
+  }
+});
+
+Deno.test("a program that churns workers: a long-lived one started then is profiled from 250 ms into its life", async () => {
+  const app = runWatched(new URL("churn_app.ts", FIXTURES).pathname, [
+    "24",
+    "5",
+    "400",
+  ]);
+  try {
+    await waitFor("the long worker", () => /long started/.test(app.stdout()));
+    // 24 workers that lived ~10 ms each: the long one's profiler starts when
+    // it has lived 250 ms (profiler.ts, "Worker churn"), before it enters
+    // its endless loop at 400 ms, which is then booked to its functions.
+    await new Promise((r) => setTimeout(r, 1000));
+    const p = await fetchProfile(`${app.base}/profile?seconds=1`);
+    const leaves = leavesOn(p, "long");
+    const total = [...leaves.values()].reduce((a, b) => a + b, 0);
+    const named = (leaves.get("hotStep") ?? 0) + (leaves.get("hotLoop") ?? 0);
+    console.log(
+      `long: ${total.toFixed(2)} s; ${
+        JSON.stringify([...leaves].map(([k, v]) => [k, +v.toFixed(2)]))
+      }`,
+    );
+    assert.ok(total > 0.3, `${total} s on long`);
+    assert.ok(named > 0.8 * total, `hotStep + hotLoop ${named} of ${total} s`);
+  } finally {
+    await app.stop();
+  }
+});
