@@ -37,25 +37,6 @@ export function intParam(url: URL, name: string): number {
   return parseGoInt(url.searchParams.get(name)) ?? 0;
 }
 
-/**
- * Requests that arrive while a heap snapshot is being read share it: reading
- * the sampler holds the event loop for a moment, and a burst of scrapers
- * must not queue a hundred reads in front of everything else.
- */
-function coalesced(
-  read: (options: { gc: boolean }) => Promise<Profile>,
-): (gc: boolean) => Promise<Profile> {
-  const inflight = new Map<boolean, Promise<Profile>>();
-  return (gc) => {
-    let pending = inflight.get(gc);
-    if (pending === undefined) {
-      pending = read({ gc }).finally(() => inflight.delete(gc));
-      inflight.set(gc, pending);
-    }
-    return pending;
-  };
-}
-
 /** `profile?seconds=N`: a CPU profile of every isolate over the next N seconds. */
 export function cpuProfileEndpoint(engine: Engine): Endpoint {
   return {
@@ -124,9 +105,8 @@ export function heapEndpoint(
   engine: Engine,
   name: "heap" | "allocs",
 ): Endpoint {
-  const snapshot = coalesced((options) =>
-    engine.profiler().heapProfile(options)
-  );
+  // Requests that come while one is read share it (Profiler.heapProfile).
+  const snapshot = (gc: boolean) => engine.profiler().heapProfile({ gc });
   return {
     name,
     get description() {

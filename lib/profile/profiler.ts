@@ -572,11 +572,30 @@ export class Profiler implements ProfilerCore {
     );
   }
 
-  /** The heap profile of every isolate, in pprof form. */
-  async heapProfile(options: { gc?: boolean } = {}): Promise<Profile> {
+  /** Heap profiles being read and built, by `gc`. */
+  readonly #heapReads = new Map<boolean, Promise<Profile>>();
+
+  /**
+   * The heap profile of every isolate, in pprof form. Requests that come
+   * while one is read share it (`heap` and `allocs` alike, from every
+   * surface): each read holds the main thread a moment, and a scraper asks
+   * for both at once.
+   */
+  heapProfile(options: { gc?: boolean } = {}): Promise<Profile> {
+    const gc = options.gc ?? false;
+    let pending = this.#heapReads.get(gc);
+    if (pending === undefined) {
+      pending = this.#buildHeapProfile(gc)
+        .finally(() => this.#heapReads.delete(gc));
+      this.#heapReads.set(gc, pending);
+    }
+    return pending;
+  }
+
+  async #buildHeapProfile(gc: boolean): Promise<Profile> {
     const { heapProfileToPprof } = await import("./heap.ts");
     return await heapProfileToPprof(
-      await this.readHeap(options),
+      await this.readHeap({ gc }),
       this.sourceMaps,
       { pause: this.#buildPause },
     );

@@ -224,3 +224,34 @@ Deno.test("trace: its start fails; Go's 500, a log line, and the next trace work
     assert.ok(Array.isArray(JSON.parse(trace.body).traceEvents));
   });
 });
+
+/** Counts the calls of `method` on any session from now until `restore`. */
+function countCalls(method: string) {
+  const post = Session.prototype.post;
+  const counter = {
+    calls: 0,
+    restore: () => void (Session.prototype.post = post),
+  };
+  Session.prototype.post = function (this: Session, sent: string, ...rest) {
+    if (sent === method) counter.calls++;
+    return (post as (...args: unknown[]) => void).call(this, sent, ...rest);
+  } as typeof post;
+  return counter;
+}
+
+Deno.test("heap and allocs asked at once (as a scraper asks) share one read of the sampler; a later request reads again", async () => {
+  await withServer({ blockRate: 0, allocations: false }, async (server) => {
+    const reads = countCalls("HeapProfiler.getSamplingProfile");
+    try {
+      const answers = await Promise.all(
+        ["heap", "allocs", "heap", "allocs"].map((p) => server.get(p)),
+      );
+      assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200]);
+      assert.equal(reads.calls, 1, "one read for four requests");
+      assert.equal((await server.get("heap")).status, 200);
+      assert.equal(reads.calls, 2, "a later request reads anew");
+    } finally {
+      reads.restore();
+    }
+  });
+});
