@@ -89,21 +89,25 @@ setup.then(
 );
 
 /**
- * The endpoints load with the first request (the program's first line
- * waits for the profilers, not for these).
+ * The endpoints (and the profile builders under them) load with the first
+ * request: the program's first line waits for the profilers, not for these,
+ * and a program nobody profiles never holds them in memory.
  */
-const surfaces = import("./surface.ts");
-surfaces.catch(() => {});
+let surfaces: Promise<typeof import("./surface.ts")> | undefined;
 
 /** A surface's handler; requests wait for the profiler (or get its failure as Go's 500). */
 function surfaceFor(spec: SurfaceSpec): SurfaceHandler {
-  const handler = surfaces.then(({ pprofSurface }) =>
-    pprofSurface({
-      allow: spec.allow.map((text) => ({ text, net: parseAllowed(text)! })),
-      path: spec.path,
-      clientSignal: true,
-    }, engine)
-  );
+  let handler: Promise<SurfaceHandler> | undefined;
+  const load = () =>
+    handler ??= (surfaces ??= import("./surface.ts")).then((
+      { pprofSurface },
+    ) =>
+      pprofSurface({
+        allow: spec.allow.map((text) => ({ text, net: parseAllowed(text)! })),
+        path: spec.path,
+        clientSignal: true,
+      }, engine)
+    );
   return async (request, info, shutdown) => {
     try {
       await setup;
@@ -119,7 +123,7 @@ function surfaceFor(spec: SurfaceSpec): SurfaceHandler {
         },
       );
     }
-    return await (await handler)(request, info, shutdown);
+    return await (await load())(request, info, shutdown);
   };
 }
 

@@ -27,6 +27,7 @@ import {
 } from "./pprof.ts";
 import type { RawHeapProfile } from "./types.ts";
 import type { LocationMapper, ScriptRef, SourceMaps } from "./sourcemap.ts";
+import { nextTask } from "./sleep.ts";
 
 /** Script ids are per isolate: each isolate's are moved into a range of their own. */
 const SCRIPT_ID_RANGE = 1_000_000;
@@ -54,6 +55,7 @@ export async function heapProfileToPprof(
   } = {},
 ): Promise<Profile> {
   const allocations = raw.mode === "allocations";
+  await nextTask(); // after the read (see below)
   const root: AllocationProfileNode = {
     name: "(root)",
     scriptName: "",
@@ -97,6 +99,9 @@ export async function heapProfileToPprof(
     };
   };
   const pause = options.pause ?? ((step) => step());
+  // The read, the serialization and the encoding each hold the thread they
+  // run on; in-process, the program runs between them (bench P12p).
+  await nextTask();
   const p = pause(() =>
     serializeHeapProfile(
       root,
@@ -136,6 +141,7 @@ export async function heapProfileToPprof(
       addComment(p, `raw JS positions: ${line}`);
     }
   }
+  await nextTask();
   return p;
 }
 

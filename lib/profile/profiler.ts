@@ -111,9 +111,9 @@ class IsolateState {
   /** The profiler and heap sampler are set up (or failed). */
   ready: Promise<unknown> = Promise.resolve();
   /** Starts the CPU profiler (the keepalive) if it is not yet; idempotent. */
-  startCpu: () => Promise<unknown> = () => Promise.resolve();
+  startKeepalive: () => Promise<unknown> = () => Promise.resolve();
   /** Whether the keepalive runs (a churned worker's starts late). */
-  cpuStarted = false;
+  keepaliveRuns = false;
   /** The timer of a late start (worker churn). */
   lateStart: number | undefined;
   endedAt = 0;
@@ -165,7 +165,7 @@ export class MultiCapture implements MultiProfile {
   join(state: IsolateState): void {
     if (this.#ended || !this.includes(state.target)) return;
     if (this.#parts.has(state)) return;
-    void state.startCpu().catch(() => {}); // before the titled profile
+    void state.startKeepalive().catch(() => {}); // before the titled profile
     this.#parts.set(state, {
       current: this.owner.startTitled(state, this.name),
       chunks: [],
@@ -336,9 +336,9 @@ export class Profiler implements ProfilerCore {
       },
     );
     let cpu: Promise<unknown> | undefined;
-    state.startCpu = () => {
+    state.startKeepalive = () => {
       if (!cpu) {
-        state.cpuStarted = true;
+        state.keepaliveRuns = true;
         state.keepaliveSince = performance.now();
         cpu = Promise.all([
           target.send("Profiler.enable"),
@@ -356,10 +356,13 @@ export class Profiler implements ProfilerCore {
       this.#churning();
     if (late) {
       state.lateStart = unrefTimeout(() => {
-        if (target.alive) state.startCpu().catch(() => {});
+        if (target.alive) state.startKeepalive().catch(() => {});
       }, CHURN_LIFETIME_MS);
     }
-    state.ready = Promise.all([...(late ? [] : [state.startCpu()]), ...heap]);
+    state.ready = Promise.all([
+      ...(late ? [] : [state.startKeepalive()]),
+      ...heap,
+    ]);
     state.ready.catch(() => {}); // reported where a profile needs it
     for (const capture of this.captures) capture.join(state);
   }
@@ -617,7 +620,9 @@ export class Profiler implements ProfilerCore {
   #renewKeepalives(maxAgeMs = KEEPALIVE_MAX_AGE_MS): void {
     const now = performance.now();
     for (const state of this.#states.values()) {
-      if (!state.cpuStarted || now - state.keepaliveSince < maxAgeMs) continue;
+      if (!state.keepaliveRuns || now - state.keepaliveSince < maxAgeMs) {
+        continue;
+      }
       state.keepaliveSince = now;
       const bridge = this.startTitled(state, "bridge");
       const t = state.target;
