@@ -332,19 +332,31 @@ Deno.test("200 workers started and ended during a 30 s capture leak nothing: the
   }
 });
 
-/** CPU time by leaf function on one isolate, in seconds. */
-function leavesOn(p: Profile, isolate: string): Map<string, number> {
+/**
+ * Asserts that `isolate` spent at least `minSeconds` of `p` and that most
+ * of it is booked to hot_worker.ts's functions (`hotStep`, `hotLoop`), not
+ * to the module or `(program)`.
+ */
+function assertHotLoopNamed(p: Profile, isolate: string, minSeconds: number) {
   const s = p.stringTable.strings;
   const i = typeIndex(p, "cpu");
   const all = stacks(p);
-  const out = new Map<string, number>();
+  const leaves = new Map<string, number>();
   p.sample.forEach((sample, k) => {
     const label = sample.label.find((l) => s[Number(l.key)] === "isolate");
     if (!label || s[Number(label.str)] !== isolate) return;
     const leaf = all[k]!.frames[0]?.name ?? "";
-    out.set(leaf, (out.get(leaf) ?? 0) + Number(sample.value[i]) / 1e9);
+    leaves.set(leaf, (leaves.get(leaf) ?? 0) + Number(sample.value[i]) / 1e9);
   });
-  return out;
+  const total = [...leaves.values()].reduce((a, b) => a + b, 0);
+  const named = (leaves.get("hotStep") ?? 0) + (leaves.get("hotLoop") ?? 0);
+  console.log(
+    `${isolate}: ${total.toFixed(2)} s; ${
+      JSON.stringify([...leaves].map(([k, v]) => [k, +v.toFixed(2)]))
+    }`,
+  );
+  assert.ok(total > minSeconds, `${total} s on ${isolate}`);
+  assert.ok(named > 0.8 * total, `hotStep + hotLoop ${named} of ${total} s`);
 }
 
 Deno.test("a Worker hot from its first line is profiled as it runs: its CPU profiler starts before the worker does", async () => {
@@ -352,20 +364,13 @@ Deno.test("a Worker hot from its first line is profiled as it runs: its CPU prof
   try {
     await waitFor("the program to start", () => /started/.test(app.stdout()));
     await new Promise((r) => setTimeout(r, 500));
-    const p = await fetchProfile(`${app.base}/profile?seconds=2`);
-    const leaves = leavesOn(p, "hot");
-    const total = [...leaves.values()].reduce((a, b) => a + b, 0);
-    const named = (leaves.get("hotStep") ?? 0) + (leaves.get("hotLoop") ?? 0);
-    console.log(
-      `hot: ${total.toFixed(2)} s; ${
-        JSON.stringify([...leaves].map(([k, v]) => [k, +v.toFixed(2)]))
-      }`,
-    );
     // The loop was compiled on the stack in the worker's first milliseconds:
-    // only a profiler that was running then books it to the functions, not
-    // to the module or "(program)".
-    assert.ok(total > 0.5, `${total} s on hot`);
-    assert.ok(named > 0.8 * total, `hotStep + hotLoop ${named} of ${total} s`);
+    // only a profiler that was running then books it to the functions.
+    assertHotLoopNamed(
+      await fetchProfile(`${app.base}/profile?seconds=2`),
+      "hot",
+      0.5,
+    );
   } finally {
     await app.stop();
   }
@@ -383,17 +388,11 @@ Deno.test("a program that churns workers: a long-lived one started then is profi
     // it has lived 250 ms (profiler.ts, "Worker churn"), before it enters
     // its endless loop at 400 ms, which is then booked to its functions.
     await new Promise((r) => setTimeout(r, 1000));
-    const p = await fetchProfile(`${app.base}/profile?seconds=1`);
-    const leaves = leavesOn(p, "long");
-    const total = [...leaves.values()].reduce((a, b) => a + b, 0);
-    const named = (leaves.get("hotStep") ?? 0) + (leaves.get("hotLoop") ?? 0);
-    console.log(
-      `long: ${total.toFixed(2)} s; ${
-        JSON.stringify([...leaves].map(([k, v]) => [k, +v.toFixed(2)]))
-      }`,
+    assertHotLoopNamed(
+      await fetchProfile(`${app.base}/profile?seconds=1`),
+      "long",
+      0.3,
     );
-    assert.ok(total > 0.3, `${total} s on long`);
-    assert.ok(named > 0.8 * total, `hotStep + hotLoop ${named} of ${total} s`);
   } finally {
     await app.stop();
   }
