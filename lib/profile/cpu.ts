@@ -130,10 +130,11 @@ export async function cpuProfileToPprof(
     )
   );
   await nextTask();
-  // The nominal period: each isolate's samples carry their own.
-  const periodNanos = samples > 0
-    ? Math.round(jsNanosPerSample(stacks))
-    : raw.intervalMicros * 1000;
+  // The nominal period: each isolate's samples carry their own. With no
+  // JavaScript sample at all (an idle process: every sample `(idle)`), the
+  // sampling interval.
+  const meanNanos = samples > 0 ? Math.round(jsNanosPerSample(stacks)) : 0;
+  const periodNanos = meanNanos > 0 ? meanNanos : raw.intervalMicros * 1000;
   setSampleTypes(p, [["samples", "count"], ["cpu", "nanoseconds"]], [
     "cpu",
     "nanoseconds",
