@@ -36,7 +36,10 @@ Deno.test("heap: retained bytes show up within 25%, with TS lines and Go's names
   // what compares with the heap's growth, not its total.
   const baseline = await heapProfile({ gc: true });
   const h0 = await heapUsedAfterGc();
-  retainObjects(objects, 1_000_000);
+  // ~150 MB of small objects: ~290 samples at 512 KiB, so the estimate's
+  // spread is ~6% and 25% is four of it (1e6 objects, ~96 samples, read
+  // -21% to +19% in eight runs: a 25% bound failed about one run in 20).
+  retainObjects(objects, 3_000_000);
   const h1 = await heapUsedAfterGc();
   retainArrays(arrays, 40, 128 * 1024); // 40 × 1 MiB of doubles
   const h2 = await heapUsedAfterGc();
@@ -70,7 +73,7 @@ Deno.test("heap: retained bytes show up within 25%, with TS lines and Go's names
       (truthObjects / 1e6).toFixed(1)
     } MB (${
       err(gotObjects, truthObjects).toFixed(1)
-    }%), ~${objectCount} objects (truth 1e6 + the array); ` +
+    }%), ~${objectCount} objects (truth 3e6 + the array); ` +
       `retainArrays ${(gotArrays / 1e6).toFixed(1)} MB vs ${
         (truthArrays / 1e6).toFixed(1)
       } MB (${err(gotArrays, truthArrays).toFixed(1)}%); ` +
@@ -96,7 +99,7 @@ Deno.test("heap: retained bytes show up within 25%, with TS lines and Go's names
     new RegExp(`#\\t0x[0-9a-f]+\\tretainArrays\\+0x0\\t${WORKLOAD}:\\d+`),
   );
   assert.match(text, /# HeapUsed = \d+/);
-  assert.equal(objects.length + arrays.length, 1_000_040); // keep them alive
+  assert.equal(objects.length + arrays.length, 3_000_040); // keep them alive
 });
 
 Deno.test("heap: a profile with (almost) nothing sampled is still valid", async () => {
@@ -107,7 +110,12 @@ Deno.test("heap: a profile with (almost) nothing sampled is still valid", async 
 Deno.test("heap: Go-style delta of two real snapshots shows what was retained between", async () => {
   const p0 = await heapProfile({ gc: true });
   const keep: unknown[] = [];
-  retainArrays(keep, 20, 128 * 1024);
+  // 4 MiB arrays: V8 samples one with probability 1 - e^-8 at 512 KiB, so
+  // the estimate is their size; with 1 MiB ones (p = 0.86) 20 arrays came
+  // out under 75% of the truth in 1.3% of runs (13 of 20 sampled), as one
+  // run did.
+  retainArrays(keep, 10, 512 * 1024);
+  const truth = 10 * 512 * 1024 * 8;
   await new Promise((r) => setTimeout(r, 50));
   const p1 = await heapProfile({ gc: true });
   const d = assertProfileInvariants(
@@ -119,8 +127,11 @@ Deno.test("heap: Go-style delta of two real snapshots shows what was retained be
     "inuse_space/bytes",
   ]);
   const grown = cumulative(d, "inuse_space", "retainArrays");
-  assert.ok(Math.abs(grown - 21e6) < 0.25 * 21e6, `retainArrays grew ${grown}`);
+  assert.ok(
+    Math.abs(grown - truth) < 0.15 * truth, // one array missed: -10%
+    `retainArrays grew ${grown} of ${truth}`,
+  );
   assert.equal(num(d.timeNanos), num(p1.timeNanos));
   assert.ok(num(d.durationNanos) >= 40e6 && num(d.durationNanos) < 5e9);
-  assert.equal(keep.length, 20);
+  assert.equal(keep.length, 10);
 });
