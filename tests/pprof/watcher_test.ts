@@ -383,18 +383,18 @@ Deno.test("a Worker hot from its first line is profiled as it runs: its CPU prof
   }
 });
 
-Deno.test("a program that churns workers: a long-lived one started then is profiled from 250 ms into its life", async () => {
+Deno.test("a program that churns workers: a long-lived one started then is profiled from 250 ms into its life (a loop it enters at 1 s keeps its functions)", async () => {
   const app = runWatched(new URL("churn_app.ts", FIXTURES).pathname, [
     "24",
     "5",
-    "400",
+    "1000",
   ]);
   try {
     await waitFor("the long worker", () => /long started/.test(app.stdout()));
     // 24 workers that lived ~10 ms each: the long one's profiler starts when
     // it has lived 250 ms (profiler.ts, "Worker churn"), before it enters
-    // its endless loop at 400 ms, which is then booked to its functions.
-    await new Promise((r) => setTimeout(r, 1000));
+    // its endless loop at 1 s, which is then booked to its functions.
+    await new Promise((r) => setTimeout(r, 1600));
     assertHotLoopNamed(
       await fetchProfile(`${app.base}/profile?seconds=1`),
       "long",
