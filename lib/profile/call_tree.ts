@@ -220,13 +220,24 @@ export function readCallTree(
   return { table, stacks, total: cdp.samples?.length ?? hitTotal, idle };
 }
 
+/**
+ * A frame V8 gives neither a name nor a script, called from JavaScript: in
+ * Deno, an FFI function called from optimized code (under DNS load, the
+ * `sendmmsg` and `recvmmsg` of lib/net/libc_udp.ts: 70% of samples showed as
+ * a bare `(anonymous)`).
+ */
+export const NATIVE_CALL = "(native call)";
+
 function styledName(
   node: CpuProfileNode,
   topLevel: boolean,
   style: TopLevelStyle,
 ): string {
   const name = node.callFrame.functionName;
-  return topLevel ? vmStateName(name, style) : name;
+  if (topLevel) return vmStateName(name, style);
+  return name === "" && node.callFrame.url === "" && style === "cpu"
+    ? NATIVE_CALL
+    : name;
 }
 
 /**

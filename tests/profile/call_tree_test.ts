@@ -165,3 +165,30 @@ Deno.test("call tree: anonymous functions are named after their start, whatever 
   ]);
   assert.equal(p.function.length, 1);
 });
+
+Deno.test("call tree, Go CPU style: a frame with neither name nor script under JavaScript is a native call (Deno's FFI from optimized code)", () => {
+  const cdp: CdpCpuProfile = {
+    startTime: 0,
+    endTime: 50_000,
+    nodes: [
+      { id: 1, callFrame: frame("(root)"), children: [2] },
+      { id: 2, callFrame: frame("flush", 9, URL), hitCount: 1, children: [3] },
+      { id: 3, callFrame: frame(""), hitCount: 4 },
+    ],
+    samples: [2, 3, 3, 3, 3],
+  };
+  const rows = (style: "cpu" | "wall") => {
+    const tree = readCallTree(cdp, style);
+    const p = stacksToPprof(
+      tree.table,
+      tree.stacks.map(({ frames, hits }) => ({ frames, values: [hits] })),
+      identity,
+    );
+    return stacks(p).map((s) =>
+      `${s.frames.map((f) => f.name).join(" < ")} = ${s.value[0]}`
+    ).sort();
+  };
+  assert.deepEqual(rows("cpu"), ["(native call) < flush = 4", "flush = 1"]);
+  // `@datadog/pprof`'s style keeps V8's empty name, as its serializer does.
+  assert.deepEqual(rows("wall"), ["(anonymous) < flush = 4", "flush = 1"]);
+});
