@@ -47,8 +47,8 @@ const CDP: CdpCpuProfile = {
 
 const identity: LocationMapper = { mappingInfo: (at) => at };
 
-function shown(style: "cpu" | "wall") {
-  const tree = readCallTree(CDP, style);
+function shown(style: "cpu" | "wall", cdp = CDP) {
+  const tree = readCallTree(cdp, style);
   const p = stacksToPprof(
     tree.table,
     tree.stacks.map(({ frames, hits }) => ({ frames, values: [hits] })),
@@ -177,18 +177,13 @@ Deno.test("call tree, Go CPU style: a frame with neither name nor script under J
     ],
     samples: [2, 3, 3, 3, 3],
   };
-  const rows = (style: "cpu" | "wall") => {
-    const tree = readCallTree(cdp, style);
-    const p = stacksToPprof(
-      tree.table,
-      tree.stacks.map(({ frames, hits }) => ({ frames, values: [hits] })),
-      identity,
-    );
-    return stacks(p).map((s) =>
-      `${s.frames.map((f) => f.name).join(" < ")} = ${s.value[0]}`
-    ).sort();
-  };
-  assert.deepEqual(rows("cpu"), ["(native call) < flush = 4", "flush = 1"]);
+  assert.deepEqual(shown("cpu", cdp).rows, [
+    "(native call)@:0 < flush@/srv/app.js:10 = 4",
+    "flush@/srv/app.js:10 = 1",
+  ]);
   // `@datadog/pprof`'s style keeps V8's empty name, as its serializer does.
-  assert.deepEqual(rows("wall"), ["(anonymous) < flush = 4", "flush = 1"]);
+  assert.deepEqual(shown("wall", cdp).rows, [
+    "(anonymous)@:0 < flush@/srv/app.js:10 = 4",
+    "flush@/srv/app.js:10 = 1",
+  ]);
 });
