@@ -110,15 +110,31 @@ class IsolateState {
   keepaliveSince: number = performance.now();
   /** The profiler and heap sampler are set up (or failed). */
   ready: Promise<unknown> = Promise.resolve();
-  /** Starts the CPU profiler (the keepalive) if it is not yet; idempotent. */
-  startKeepalive: () => Promise<unknown> = () => Promise.resolve();
-  /** Whether the keepalive runs (a churned worker's starts late). */
-  keepaliveRuns = false;
+  #keepalive: Promise<unknown> | undefined;
   /** The timer of a late start (worker churn). */
   lateStart: number | undefined;
   endedAt = 0;
 
   constructor(readonly target: IsolateTarget) {}
+
+  /** Whether the keepalive runs (a churned worker's starts late). */
+  get keepaliveRuns(): boolean {
+    return this.#keepalive !== undefined;
+  }
+
+  /** Starts the isolate's CPU profiler (the keepalive) at `intervalMicros`, once. */
+  startKeepalive(intervalMicros: number): Promise<unknown> {
+    if (this.#keepalive === undefined) {
+      this.keepaliveSince = performance.now();
+      const t = this.target;
+      this.#keepalive = Promise.all([
+        t.send("Profiler.enable"),
+        t.send("Profiler.setSamplingInterval", { interval: intervalMicros }),
+        t.send("Profiler.start"),
+      ]);
+    }
+    return this.#keepalive;
+  }
 
   info(): IsolateInfo {
     const t = this.target;
@@ -165,7 +181,8 @@ export class MultiCapture implements MultiProfile {
   join(state: IsolateState): void {
     if (this.#ended || !this.includes(state.target)) return;
     if (this.#parts.has(state)) return;
-    void state.startKeepalive().catch(() => {}); // before the titled profile
+    // Before the titled profile.
+    state.startKeepalive(this.owner.intervalMicros).catch(() => {});
     this.#parts.set(state, {
       current: this.owner.startTitled(state, this.name),
       chunks: [],
@@ -335,32 +352,19 @@ export class Profiler implements ProfilerCore {
         waiter.resolve(profile);
       },
     );
-    let cpu: Promise<unknown> | undefined;
-    state.startKeepalive = () => {
-      if (!cpu) {
-        state.keepaliveRuns = true;
-        state.keepaliveSince = performance.now();
-        cpu = Promise.all([
-          target.send("Profiler.enable"),
-          target.send("Profiler.setSamplingInterval", {
-            interval: this.intervalMicros,
-          }),
-          target.send("Profiler.start"),
-        ]);
-      }
-      return cpu;
-    };
     // Sent without waiting: a worker runs only after these (remote.ts).
     const heap = this.#heapCommands(target, this.#heapMode);
     const late = target.kind === "worker" && this.captures.size === 0 &&
       this.#churning();
     if (late) {
       state.lateStart = unrefTimeout(() => {
-        if (target.alive) state.startKeepalive().catch(() => {});
+        if (target.alive) {
+          state.startKeepalive(this.intervalMicros).catch(() => {});
+        }
       }, CHURN_LIFETIME_MS);
     }
     state.ready = Promise.all([
-      ...(late ? [] : [state.startKeepalive()]),
+      ...(late ? [] : [state.startKeepalive(this.intervalMicros)]),
       ...heap,
     ]);
     state.ready.catch(() => {}); // reported where a profile needs it
