@@ -26,7 +26,6 @@ export interface UdpSink {
 }
 
 export interface UpstreamUdp {
-  readonly localPort: number;
   /** Sends one datagram; throws when the system refuses it. */
   send(bytes: Uint8Array): void;
   /** While a query waits: keeps the socket heard (the epoll loop running). */
@@ -84,7 +83,6 @@ function libcSocket(
     }
   });
   return {
-    localPort: socket.localPort,
     send(bytes) {
       socket.send(bytes);
     },
@@ -149,7 +147,6 @@ function denoSocket(
     }
   })();
   return unconnected(
-    () => (conn.addr as Deno.NetAddr).port,
     (bytes) => {
       conn.send(bytes, to).catch(ignore); // a lost datagram: the query times out
     },
@@ -174,7 +171,6 @@ function nodeSocket(host: string, port: number, sink: UdpSink): UpstreamUdp {
   socket.on("error", () => {}); // a lost datagram: the query times out
   socket.bind(0);
   return unconnected(
-    () => socket.address().port,
     (bytes) => socket.send(bytes, port, host),
     () => socket.close(),
   );
@@ -185,19 +181,11 @@ function nodeSocket(host: string, port: number, sink: UdpSink): UpstreamUdp {
  * heard (nothing to ref), and it closes once.
  */
 function unconnected(
-  localPort: () => number,
   send: (bytes: Uint8Array) => void,
   close: () => void,
 ): UpstreamUdp {
   let closed = false;
   return {
-    get localPort() {
-      try {
-        return localPort();
-      } catch {
-        return 0; // not bound yet
-      }
-    },
     send,
     ref() {},
     unref() {},

@@ -32,8 +32,6 @@ const SOCK_DGRAM = 2;
 /** O_NONBLOCK and O_CLOEXEC: SOCK_NONBLOCK, EFD_NONBLOCK and the CLOEXEC flags are these. */
 const NONBLOCK = 0o4000;
 const CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_REUSEPORT = 15;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 const EPOLL_CTL_ADD = 1;
@@ -87,7 +85,6 @@ const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   setsockopt: {
     parameters: ["i32", "i32", "i32", "buffer", "u32"],
     result: "i32",
@@ -296,11 +293,7 @@ export interface LibcUdp {
   /** A UDP socket connected to `host:port`, from a port the kernel picks at random. */
   connect(host: string, port: number, readable: Readable): ConnectedUdp;
   /** A UDP socket bound to `host:port` (`::` or `""`: every address, both families). */
-  bind(
-    host: string,
-    port: number,
-    options?: { reusePort?: boolean },
-  ): BoundUdp;
+  bind(host: string, port: number): BoundUdp;
   /** Resolves once no socket or query holds the epoll loop. */
   idle(): Promise<void>;
 }
@@ -327,8 +320,7 @@ export function libcUdp(): LibcUdp | undefined {
   loaded = {
     connect: (host, port, readable) =>
       new ConnectedUdp(libc, errno, poller, host, port, readable),
-    bind: (host, port, options) =>
-      new BoundUdp(libc, errno, poller, host, port, options),
+    bind: (host, port) => new BoundUdp(libc, errno, poller, host, port),
     idle: () => poller.idle(),
   };
   return loaded;
@@ -356,14 +348,6 @@ function setIntOption(
   );
 }
 
-/** The port a socket is bound to. */
-function localPort(libc: Libc, fd: number): number {
-  const address = new Uint8Array(28);
-  const length = new Uint32Array([28]);
-  libc.getsockname(fd, address, new Uint8Array(length.buffer));
-  return sockaddrPort(address);
-}
-
 /**
  * A UDP socket connected to one peer. Readable once registered: the loop
  * calls `readable` while it has queries in flight (`ref`/`unref`); the
@@ -371,7 +355,6 @@ function localPort(libc: Libc, fd: number): number {
  */
 export class ConnectedUdp {
   readonly fd: number;
-  readonly localPort: number;
   #closed = false;
 
   constructor(
@@ -389,7 +372,6 @@ export class ConnectedUdp {
       libc.close(this.fd);
       throw error;
     }
-    this.localPort = localPort(libc, this.fd);
     poller.add(this.fd, readable);
   }
 
@@ -446,7 +428,6 @@ export interface Datagram {
  */
 export class BoundUdp {
   readonly fd: number;
-  readonly port: number;
   #closed = false;
   #serving = false;
   readonly #recvSlots = new Uint8Array(BATCH * SLOT);
@@ -466,7 +447,6 @@ export class BoundUdp {
     readonly poller: Poller,
     host: string,
     port: number,
-    { reusePort = false }: { reusePort?: boolean } = {},
   ) {
     const any = host === "" || host === "::";
     const address = sockaddr(any ? "::" : host, port);
@@ -476,7 +456,6 @@ export class BoundUdp {
         // `::` takes IPv4 clients too (Go's and Deno's default).
         setIntOption(libc, this.fd, IPPROTO_IPV6, IPV6_V6ONLY, any ? 0 : 1);
       }
-      if (reusePort) setIntOption(libc, this.fd, SOL_SOCKET, SO_REUSEPORT, 1);
       if (libc.bind(this.fd, address.bytes, address.bytes.length) !== 0) {
         throw new SocketError("bind", errno());
       }
@@ -484,7 +463,6 @@ export class BoundUdp {
       libc.close(this.fd);
       throw error;
     }
-    this.port = localPort(libc, this.fd);
     this.#layOut(
       this.#recvView,
       this.#recvSlots,
