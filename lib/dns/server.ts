@@ -112,7 +112,8 @@ export class DnsServer {
   }
 
   async #serve(bytes: Uint8Array, x: Exchange): Promise<void> {
-    if (await this.#serveWire(bytes, x)) return;
+    const wire = this.#serveWire(bytes, x);
+    if (wire !== undefined) return await wire;
     // miekg/dns's DefaultMsgAcceptFunc: a short header or a response is
     // dropped (any reply could amplify), odd shapes get FORMERR or NOTIMP.
     const header = decodeHeader(bytes);
@@ -179,16 +180,25 @@ export class DnsServer {
   /**
    * A plain query whose chain is headed by a handler with `serveWire`,
    * answered on the wire: the reply fitted as `scrubWriter` fits one, an
-   * rcode answered as `writeError` does. False when the head left it to
-   * `serve`.
+   * rcode answered as `writeError` does. Undefined, synchronously, when the
+   * head leaves it to `serve` (most chains: no promise for them).
    */
-  async #serveWire(bytes: Uint8Array, x: Exchange): Promise<boolean> {
+  #serveWire(bytes: Uint8Array, x: Exchange): Promise<void> | undefined {
     const q = readPlainQuery(bytes);
-    if (q === undefined) return false;
+    if (q === undefined) return undefined;
     const name = plainName(bytes, q.nameEnd);
     const chain = this.#rootOnly ?? this.#route(name, q.type === DS);
     const answering = chain?.serveWire?.({ bytes, name, proto: x.proto });
-    if (answering === undefined) return false;
+    if (answering === undefined) return undefined;
+    return this.#answerWire(answering, bytes, q, x);
+  }
+
+  async #answerWire(
+    answering: Promise<Uint8Array | number>,
+    bytes: Uint8Array,
+    q: PlainShape,
+    x: Exchange,
+  ): Promise<void> {
     let reply: Uint8Array;
     try {
       const answer = await answering;
@@ -203,7 +213,6 @@ export class DnsServer {
       reply = errorReply(bytes, q, RCODE.SERVFAIL, x);
     }
     await x.send(reply);
-    return true;
   }
 
   /**
