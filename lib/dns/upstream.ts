@@ -354,6 +354,22 @@ export class Upstream {
     }
   }
 
+  /**
+   * Whether `bytes` answers `query` (sent with its id, question ending at
+   * `end`); a reply that does not is dropped and counted by why.
+   */
+  #accepts(bytes: Uint8Array, query: Uint8Array, end: number): boolean {
+    if (bytes[0] !== query[0] || bytes[1] !== query[1]) {
+      this.onDrop("id");
+      return false;
+    }
+    if (!answersQuery(bytes, query, end)) {
+      this.onDrop("question");
+      return false;
+    }
+    return true;
+  }
+
   // --- UDP: a connected socket per query in flight.
 
   #openUdpConn(): UdpConn {
@@ -365,18 +381,11 @@ export class Upstream {
     conn.socket = openUpstreamUdp(this.host, this.port, {
       datagram: (bytes) => {
         const waiting = conn.waiting;
-        if (
-          waiting === undefined || bytes.length < 12 ||
-          bytes[0] !== waiting.query[0] || bytes[1] !== waiting.query[1]
-        ) {
+        if (waiting === undefined || bytes.length < 12) {
           this.onDrop("id");
-          return;
+        } else if (this.#accepts(bytes, waiting.query, waiting.end)) {
+          waiting.resolve(bytes.slice());
         }
-        if (!answersQuery(bytes, waiting.query, waiting.end)) {
-          this.onDrop("question");
-          return;
-        }
-        waiting.resolve(bytes.slice());
       },
       stray: () => this.onDrop("address"),
       failed: (error) => {
@@ -491,11 +500,7 @@ export class Upstream {
             await readFull(conn, length);
             const bytes = new Uint8Array(length[0]! << 8 | length[1]!);
             await readFull(conn, bytes);
-            if (bytes[0] !== wire[0] || bytes[1] !== wire[1]) {
-              this.onDrop("id");
-            } else if (!answersQuery(bytes, wire, end)) {
-              this.onDrop("question");
-            } else return bytes;
+            if (this.#accepts(bytes, wire, end)) return bytes;
           }
         })(),
         timeoutMs,
