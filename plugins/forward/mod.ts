@@ -276,19 +276,28 @@ export class Forward implements Handler {
     if (this.config.nextRcodes.length > 0 || !this.#match(q.name)) {
       return undefined;
     }
+    if (!this.#admitted()) return Promise.resolve(RCODE.REFUSED);
+    return this.#counted(async () => {
+      const [rcode, reply] = await this.exchange(q.bytes, q.proto);
+      return reply ?? rcode;
+    });
+  }
+
+  /** Whether a query may go up now (`max_concurrent`); a refusal is counted. */
+  #admitted(): boolean {
     const { maxConcurrent } = this.config;
     if (maxConcurrent > 0 && this.#concurrent >= maxConcurrent) {
       maxConcurrentRejects.inc();
-      return Promise.resolve(RCODE.REFUSED);
+      return false;
     }
-    return this.#wire(q);
+    return true;
   }
 
-  async #wire(q: WireQuery): Promise<Uint8Array | number> {
+  /** `forward` counted as in flight while it runs. */
+  async #counted<T>(forward: () => Promise<T>): Promise<T> {
     this.#concurrent++;
     try {
-      const [rcode, reply] = await this.exchange(q.bytes, q.proto);
-      return reply ?? rcode;
+      return await forward();
     } finally {
       this.#concurrent--;
     }
@@ -298,20 +307,15 @@ export class Forward implements Handler {
     if (!this.#match(qname(r))) {
       return nextOrFailure(this.name, this.next, w, r);
     }
-    const { maxConcurrent } = this.config;
-    if (maxConcurrent > 0 && this.#concurrent >= maxConcurrent) {
-      maxConcurrentRejects.inc();
+    if (!this.#admitted()) {
       return [
         RCODE.REFUSED,
-        new Error(`concurrent queries exceeded maximum ${maxConcurrent}`),
+        new Error(
+          `concurrent queries exceeded maximum ${this.config.maxConcurrent}`,
+        ),
       ];
     }
-    this.#concurrent++;
-    try {
-      return await this.#forward(w, r);
-    } finally {
-      this.#concurrent--;
-    }
+    return await this.#counted(() => this.#forward(w, r));
   }
 
   async #forward(w: ResponseWriter, r: DnsRequest): Promise<HandlerResult> {
